@@ -1,0 +1,50 @@
+"""Options and helpers shared by the commands."""
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..db import Database, default_db_path
+
+try:
+    VERSION = version("indexer")
+except PackageNotFoundError:  # running from a checkout that was never installed
+    VERSION = "0+unknown"
+
+
+def db_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+        help="The index database [default: index.db here, or $INDEXER_DB].",
+    )(f)
+
+
+def quiet_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("-q", "--quiet", is_flag=True, help="No progress bar.")(f)
+
+
+def open_db(db_path: Path | None, *, create: bool = False) -> Database:
+    return Database(db_path or default_db_path(), create=create)
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops a run the way Ctrl-C does: in-flight work is finished or dropped cleanly."""
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def echo_err(message: str) -> None:
+    click.echo(message, err=True)

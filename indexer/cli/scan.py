@@ -1,0 +1,81 @@
+"""`indexer scan` and `indexer reroot`."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+
+from ..discover import Filters
+from ..errors import Interrupted
+from ..scan import ScanSummary, normalize_root, scan
+from . import cli
+from .common import db_option, echo_err, open_db, quiet_option, sigterm_as_interrupt
+
+
+@cli.command("scan")
+@click.argument("roots", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path))
+@db_option
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Decoding processes [default: number of cores].")
+@click.option("--batch", type=click.IntRange(min=1), default=256, show_default=True,
+              help="Results committed per transaction (the checkpoint).")
+@click.option("--include", multiple=True, metavar="GLOB",
+              help="Only files whose relative path or name matches (repeatable).")
+@click.option("--exclude", multiple=True, metavar="GLOB",
+              help="Skip files and folders whose relative path or name matches (repeatable).")
+@click.option("--hidden", is_flag=True, help="Also walk hidden files and folders.")
+@click.option("--retry-errors", is_flag=True, help="Decode failed files again even if unchanged.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@quiet_option
+def scan_cmd(roots: tuple[Path, ...], db_path: Path | None, workers: int | None, batch: int,
+             include: tuple[str, ...], exclude: tuple[str, ...], hidden: bool, retry_errors: bool,
+             as_json: bool, quiet: bool) -> None:
+    """Index the images under ROOTS: new and changed files are decoded, the rest is skipped.
+
+    Re-running the same command resumes an interrupted scan and picks up new, changed and
+    deleted files. Source images are opened read-only.
+    """
+    filters = Filters(include=include, exclude=exclude, hidden=hidden)
+    with open_db(db_path, create=True) as db, sigterm_as_interrupt():
+        try:
+            summary = scan(db, [str(r) for r in roots], workers=workers, batch=batch, filters=filters,
+                           retry_errors=retry_errors, progress=False if quiet else None)
+        except Interrupted as exc:
+            summary = exc.args[0]
+            _report(summary, as_json)
+            echo_err("Interrupted: everything committed so far is kept. "
+                     "Run the same command again to resume.")
+            raise SystemExit(130) from None
+    _report(summary, as_json)
+
+
+def _report(s: ScanSummary, as_json: bool) -> None:
+    c = s.counts
+    if as_json:
+        click.echo(json.dumps({"run_id": s.run_id, "status": s.status, **c.as_dict(),
+                               "elapsed_s": round(s.elapsed, 3), "images_per_s": round(s.rate, 2),
+                               "problems": [p.__dict__ for p in s.problems]}))
+        return
+    for p in s.problems:
+        echo_err(f"warning: {p.path}: {p.error}")
+    echo_err(f"{s.status}: {c.new} new, {c.changed} changed, {c.unchanged} unchanged, {c.restored} restored, "
+             f"{c.moved} moved, {c.missing} missing, {c.failed} failed in {s.elapsed:.1f} s "
+             f"({s.rate:.1f} images/s)")
+    if c.failed:
+        echo_err("See why with: indexer status --errors")
+
+
+@cli.command("reroot")
+@click.argument("old")
+@click.argument("new", type=click.Path(file_okay=False, path_type=Path))
+@db_option
+def reroot_cmd(old: str, new: Path, db_path: Path | None) -> None:
+    """Point root OLD at NEW (the archive moved): paths change, no image is decoded again."""
+    with open_db(db_path) as db:
+        target = normalize_root(str(new))
+        if not os.path.isdir(target):
+            echo_err(f"warning: {target} is not a folder here (yet)")
+        n = db.move_root(normalize_root(old), target)
+    echo_err(f"root {old} -> {target}: {n} images kept their features")

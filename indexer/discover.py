@@ -1,0 +1,131 @@
+"""Walk scan roots one folder at a time, in natural order, without listing the archive first."""
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from natsort import natsort_keygen, ns
+
+from .features import IMAGE_EXTENSIONS
+
+_natural = natsort_keygen(alg=ns.PATH | ns.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One image file as stat() sees it; `error` is set when it cannot even be stat'ed."""
+
+    name: str
+    size: int = 0
+    mtime_ns: int = 0
+    inode: int | None = None
+    device: int | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The image files directly inside one folder (relative to the root, '/' separators)."""
+
+    folder: str
+    files: list[FileEntry]
+    complete: bool = True  # False when the folder could not be read: nothing in it is missing
+
+
+@dataclass(frozen=True)
+class Filters:
+    include: Sequence[str] = ()
+    exclude: Sequence[str] = ()
+    hidden: bool = False
+    extensions: frozenset[str] = field(default=IMAGE_EXTENSIONS)
+
+    def wants_file(self, rel: str, name: str) -> bool:
+        if not self.hidden and name.startswith("."):
+            return False
+        if os.path.splitext(name)[1].lower() not in self.extensions:
+            return False
+        if self.include and not _matches(self.include, rel, name):
+            return False
+        return not _matches(self.exclude, rel, name)
+
+    def wants_dir(self, rel: str, name: str) -> bool:
+        if not self.hidden and name.startswith("."):
+            return False
+        return not _matches(self.exclude, rel, name)
+
+
+def _matches(patterns: Sequence[str], rel: str, name: str) -> bool:
+    return any(fnmatch.fnmatchcase(rel, p) or fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+@dataclass
+class Problem:
+    path: str
+    error: str
+
+
+def walk(root: str, start: str = "", filters: Filters = Filters(), *, stat: bool = True,
+         problems: list[Problem] | None = None) -> Iterator[Listing]:
+    """Depth-first, natural order: each folder's files, then its sub-folders.
+
+    Folder symlinks are followed once; a loop back to a folder already walked is reported in
+    `problems` and skipped. Unreadable folders are reported and yielded as incomplete.
+    """
+    problems = problems if problems is not None else []
+    seen: set[tuple[int, int]] = set()
+    stack = [start]
+    while stack:
+        folder = stack.pop()
+        abs_dir = os.path.join(root, *folder.split("/")) if folder else root
+        try:
+            st = os.stat(abs_dir)
+            key = (st.st_dev, st.st_ino)
+            if key in seen:
+                problems.append(Problem(abs_dir, "symlink loop: folder already walked, skipped"))
+                continue
+            seen.add(key)
+            with os.scandir(abs_dir) as it:
+                entries = list(it)
+        except OSError as exc:
+            problems.append(Problem(abs_dir, f"cannot read folder: {exc.strerror or exc}"))
+            yield Listing(folder, [], complete=False)
+            continue
+        entries.sort(key=lambda e: _natural(e.name))
+        files, subdirs = [], []
+        for entry in entries:
+            rel = f"{folder}/{entry.name}" if folder else entry.name
+            if _is_dir(entry):
+                if filters.wants_dir(rel, entry.name):
+                    subdirs.append(rel)
+            elif filters.wants_file(rel, entry.name):
+                found = _stat_entry(entry) if stat else FileEntry(entry.name)
+                if found is not None:  # None: gone between listing and stat
+                    files.append(found)
+        yield Listing(folder, files)
+        stack.extend(reversed(subdirs))
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=True)
+    except OSError:
+        return False
+
+
+def _stat_entry(entry: os.DirEntry[str]) -> FileEntry | None:
+    try:
+        st = entry.stat(follow_symlinks=True)
+    except FileNotFoundError:
+        if entry.is_symlink():
+            return FileEntry(entry.name, error="broken symlink: its target does not exist")
+        return None
+    except OSError as exc:
+        return FileEntry(entry.name, error=f"cannot stat: {exc.strerror or exc}")
+    return FileEntry(entry.name, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+
+
+def count_files(root: str, start: str = "", filters: Filters = Filters()) -> int:
+    """How many image files the walk will meet (names only, no stat): the progress total."""
+    return sum(len(listing.files) for listing in walk(root, start, filters, stat=False))

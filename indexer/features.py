@@ -1,0 +1,220 @@
+"""Pure feature extraction: a path in, a frozen Features record out. No database, no click.
+
+One reduced decode per image: JPEGs are decoded in the DCT domain at 1/2 to 1/8 scale with
+`Image.draft()` (short side kept >= 64 px), other formats are loaded and shrunk with `reduce()`.
+Hashes follow ImageHash exactly on the reduced image (grayscale, LANCZOS resize, same bit order).
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from datetime import datetime
+from functools import lru_cache
+
+import numpy as np
+from PIL import Image
+
+from .records import Features, ImageResult, WorkItem
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"})
+MIN_SIDE = 64  # the reduced image keeps at least this many pixels on its short side
+SHARPNESS_WIDTH = 160  # sharpness is measured at this width, so it compares across resolutions
+# A pixel whose channels differ by more than this is coloured; JPEG chroma noise on IR frames
+# stays below it. A frame is gray when fewer than GRAY_SHARE of its pixels are coloured, counted
+# on the middle 80% of rows (camera info bars with coloured logos are left out).
+GRAY_CHROMA = 24
+GRAY_SHARE = 0.01
+
+_EXIF_IFD = 0x8769
+_DATETIME_ORIGINAL, _DATETIME_DIGITIZED, _DATETIME, _MAKE, _MODEL = 36867, 36868, 306, 271, 272
+
+
+def extract_many(items: list[WorkItem]) -> list[ImageResult]:
+    """Worker entry point: one result per item, never raises for a bad file."""
+    return [extract_one(item) for item in items]
+
+
+def extract_one(item: WorkItem) -> ImageResult:
+    path = item.path
+    size = mtime_ns = 0
+    inode = device = None
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:
+        return ImageResult(item, None, "file vanished before it was read", 0, 0, None, None, vanished=True)
+    except OSError as exc:
+        return ImageResult(item, None, _describe(exc), 0, 0, None, None)
+    try:
+        with os.fdopen(fd, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            size, mtime_ns, inode, device = st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev
+            if size == 0:
+                return ImageResult(item, None, "empty file (0 bytes)", size, mtime_ns, inode, device)
+            features = features_from_file(fh)
+    except Exception as exc:  # any decoder error is this file's failure, not the run's
+        return ImageResult(item, None, _describe(exc), size, mtime_ns, inode, device)
+    return ImageResult(item, features, None, size, mtime_ns, inode, device)
+
+
+def features_from_file(fp: str | os.PathLike[str] | object) -> Features:
+    """Open, reduce-decode and measure one image. Raises on unreadable input."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(fp) as im:  # type: ignore[arg-type]
+            fmt, mode, (width, height) = im.format or "", im.mode, im.size
+            exif = im.getexif()
+            reduced = reduce_decode(im)
+    gray, rgb = to_gray_and_rgb(reduced)
+    g = np.asarray(gray, dtype=np.float64)
+    color_variance, is_gray = color_stats(rgb)
+    captured_at, make, model = exif_fields(exif)
+    return Features(
+        format=fmt, mode=mode, width=width, height=height,
+        dhash=dhash(gray), ahash=ahash(gray), phash=phash(gray),
+        brightness=round(float(g.mean()), 3), color_variance=round(color_variance, 3), is_gray=is_gray,
+        sharpness=round(sharpness(gray), 3), captured_at=captured_at, camera_make=make, camera_model=model,
+    )
+
+
+def reduce_decode(im: Image.Image) -> Image.Image:
+    """Decode at the smallest scale that keeps MIN_SIDE pixels on the short side."""
+    w, h = im.size
+    factor = 1
+    for f in (8, 4, 2):
+        if min(w, h) // f >= MIN_SIDE:
+            factor = f
+            break
+    if im.format == "JPEG":
+        im.draft(im.mode, (max(1, w // factor), max(1, h // factor)))
+        im.load()
+        return im
+    if getattr(im, "n_frames", 1) > 1:
+        im.seek(0)
+    im.load()
+    return im.reduce(factor) if factor > 1 and im.mode not in ("P", "1") else im
+
+
+def to_gray_and_rgb(im: Image.Image) -> tuple[Image.Image, Image.Image | None]:
+    """The 8-bit grayscale image hashes are taken from, and an RGB one for colour (None if gray)."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        a = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if im.mode.startswith("I;16") or a.max() > 255 else 255.0
+        return Image.fromarray(np.clip(a / top * 255.0, 0, 255).astype(np.uint8), "L"), None
+    if im.mode in ("L", "1", "LA"):
+        return im.convert("L"), None
+    if im.mode == "CMYK":
+        rgb = im.convert("RGB")
+    elif im.mode in ("RGBA", "PA", "P", "RGBX", "LAB", "HSV", "YCbCr"):
+        rgb = im.convert("RGBA").convert("RGB") if im.mode in ("P", "PA") else im.convert("RGB")
+    else:
+        rgb = im.convert("RGB")
+    gray = im.convert("L") if im.mode not in ("CMYK", "LAB", "HSV", "PA") else rgb.convert("L")
+    return gray, rgb
+
+
+def color_stats(rgb: Image.Image | None) -> tuple[float, bool]:
+    """Mean per-pixel variance across R, G, B, and whether the frame counts as gray."""
+    if rgb is None:
+        return 0.0, True
+    a = np.asarray(rgb, dtype=np.float32)
+    h = a.shape[0]
+    if h >= 10:  # leave out the info bars at top and bottom: their logos are often coloured
+        a = a[h // 10: h - h // 10]
+    variance = float(a.var(axis=2).mean())
+    chroma = a.max(axis=2) - a.min(axis=2)
+    coloured = float((chroma > GRAY_CHROMA).mean())
+    return variance, coloured < GRAY_SHARE
+
+
+def _bits_to_int(bits: np.ndarray) -> int:
+    """64 booleans, row-major, first the most significant bit, as a signed 64-bit integer."""
+    return int.from_bytes(np.packbits(bits.astype(bool).ravel()).tobytes(), "big", signed=True)
+
+
+def dhash(gray: Image.Image) -> int:
+    """ImageHash's dhash: 9x8 LANCZOS, a bit per left-to-right brightness step."""
+    px = np.asarray(gray.resize((9, 8), Image.Resampling.LANCZOS), dtype=np.int16)
+    return _bits_to_int(px[:, 1:] > px[:, :-1])
+
+
+def ahash(gray: Image.Image) -> int:
+    """ImageHash's average_hash: 8x8 LANCZOS, a bit per pixel above the mean."""
+    px = np.asarray(gray.resize((8, 8), Image.Resampling.LANCZOS), dtype=np.float64)
+    return _bits_to_int(px > px.mean())
+
+
+@lru_cache(maxsize=1)
+def _dct_matrix() -> np.ndarray:
+    n = np.arange(32)
+    k = np.arange(8)[:, None]
+    return np.cos(np.pi * k * (2 * n + 1) / 64.0)
+
+
+def phash(gray: Image.Image) -> int:
+    """ImageHash's phash: 32x32 LANCZOS, 2-D DCT-II, low 8x8 coefficients above their median."""
+    px = np.asarray(gray.resize((32, 32), Image.Resampling.LANCZOS), dtype=np.float64)
+    c = _dct_matrix()
+    low = c @ px @ c.T
+    return _bits_to_int(low > np.median(low))
+
+
+def sharpness(gray: Image.Image) -> float:
+    """Variance of the 4-neighbour Laplacian at SHARPNESS_WIDTH px wide: low means blurred."""
+    w, h = gray.size
+    if w != SHARPNESS_WIDTH:
+        gray = gray.resize((SHARPNESS_WIDTH, max(1, round(h * SHARPNESS_WIDTH / w))), Image.Resampling.BILINEAR)
+    a = np.asarray(gray, dtype=np.float64)
+    if a.shape[0] < 3 or a.shape[1] < 3:
+        return 0.0
+    lap = a[1:-1, :-2] + a[1:-1, 2:] + a[:-2, 1:-1] + a[2:, 1:-1] - 4.0 * a[1:-1, 1:-1]
+    return float(lap.var())
+
+
+def exif_fields(exif: Image.Exif) -> tuple[str | None, str | None, str | None]:
+    """Capture time (ISO-8601, camera local time), camera make and model, from EXIF."""
+    try:
+        sub = exif.get_ifd(_EXIF_IFD)
+    except Exception:
+        sub = {}
+    captured = None
+    for raw in (sub.get(_DATETIME_ORIGINAL), sub.get(_DATETIME_DIGITIZED), exif.get(_DATETIME)):
+        captured = parse_exif_datetime(raw)
+        if captured:
+            break
+    return captured, _clean(exif.get(_MAKE)), _clean(exif.get(_MODEL))
+
+
+def parse_exif_datetime(raw: object) -> str | None:
+    """'2021:04:11 20:43:09' (often padded with spaces or NULs) -> '2021-04-11T20:43:09'."""
+    text = _clean(raw)
+    if not text:
+        return None
+    for fmt in ("%Y:%m:%d %H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y:%m:%d %H:%M", "%Y/%m/%d %H:%M:%S"):
+        try:
+            return datetime.strptime(text[:19] if len(text) >= 19 else text, fmt).isoformat()
+        except ValueError:
+            continue
+    return None
+
+
+def _clean(raw: object) -> str | None:
+    if raw is None:
+        return None
+    if isinstance(raw, bytes):
+        raw = raw.decode("latin-1")
+    text = str(raw).replace("\x00", " ").strip()
+    return text or None
+
+
+def _describe(exc: BaseException) -> str:
+    """One line naming the error, without the traceback."""
+    if isinstance(exc, Image.DecompressionBombWarning | Image.DecompressionBombError):
+        return f"decompression bomb refused: {exc}".splitlines()[0]
+    if isinstance(exc, PermissionError):
+        return f"permission denied: {exc.strerror or exc}"
+    msg = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
+
+
+__all__ = ["IMAGE_EXTENSIONS", "extract_many", "extract_one", "features_from_file", "dhash", "ahash",
+           "phash", "sharpness", "color_stats", "parse_exif_datetime"]

@@ -1,0 +1,177 @@
+"""The pool driver shared by scan and watch: work items in, one transaction per batch out.
+
+Workers are spawned processes running the pure `features.extract_many`; this process is the only
+writer. At most `workers * 4` chunks are in flight, so memory stays flat however large the
+archive. A worker killed by a bad file (a decoder crash) breaks the pool: the chunks it held are
+redone one file at a time, and the file that breaks it again is recorded as failed.
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+
+from .features import extract_many
+from .records import ImageResult, WorkItem
+
+log = logging.getLogger(__name__)
+
+Sink = Callable[[list[ImageResult]], None]
+CRASH_ERROR = "the image decoder crashed its worker process"
+
+
+def _worker_init() -> None:
+    # Ctrl-C reaches the whole process group; only the parent decides what to do with it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class Pipeline:
+    """A pool of decoding processes and the batching of their results into a sink."""
+
+    def __init__(self, workers: int, *, batch: int = 256, chunk: int = 8, flush_seconds: float = 5.0,
+                 decode: Callable[[list[WorkItem]], list[ImageResult]] = extract_many) -> None:
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
+        if batch < 1:
+            raise ValueError("batch must be at least 1")
+        self.workers, self.batch, self.chunk, self.flush_seconds = workers, batch, chunk, flush_seconds
+        self.decode = decode
+        self._executor: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> Pipeline:
+        self._executor = self._new_executor()
+        return self
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        self.close(cancel=exc_type is not None)
+
+    def _new_executor(self) -> ProcessPoolExecutor:
+        ctx = multiprocessing.get_context("spawn")
+        return ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_worker_init)
+
+    def close(self, cancel: bool = False) -> None:
+        ex, self._executor = self._executor, None
+        if ex is None:
+            return
+        if cancel:
+            procs = list(getattr(ex, "_processes", {}).values())
+            ex.shutdown(wait=False, cancel_futures=True)
+            for p in procs:
+                p.terminate()
+            for p in procs:
+                p.join(5)
+        else:
+            ex.shutdown(wait=True)
+
+    def run(self, items: Iterable[WorkItem | None], sink: Sink,
+            on_result: Callable[[ImageResult], None] | None = None) -> None:
+        """Decode every item and hand results to `sink` in batches.
+
+        A `None` in `items` means "nothing new for now" (watch): in-flight work is collected and
+        what is done is flushed. On KeyboardInterrupt the results already decoded are flushed
+        once more, the rest is dropped, and the interrupt propagates.
+        """
+        buffer: list[ImageResult] = []
+        last_flush = time.monotonic()
+
+        def take(results: list[ImageResult]) -> None:
+            nonlocal last_flush
+            for r in results:
+                if on_result:
+                    on_result(r)
+            buffer.extend(results)
+            if len(buffer) >= self.batch or time.monotonic() - last_flush >= self.flush_seconds:
+                flush()
+
+        def flush() -> None:
+            nonlocal last_flush
+            if buffer:
+                sink(list(buffer))
+                buffer.clear()
+            last_flush = time.monotonic()
+
+        try:
+            self._drive(_chunks(items, self.chunk), take, flush)
+            flush()
+        except KeyboardInterrupt:
+            log.info("interrupted: committing %d decoded results, dropping work in flight", len(buffer))
+            flush()
+            raise
+
+    def _drive(self, chunks: Iterator[list[WorkItem] | None], take: Callable[[list[ImageResult]], None],
+               flush: Callable[[], None]) -> None:
+        pending: dict[Future[list[ImageResult]], list[WorkItem]] = {}
+        limit = self.workers * 4
+        exhausted = False
+        while pending or not exhausted:
+            while not exhausted and len(pending) < limit:
+                chunk = next(chunks, StopIteration)
+                if chunk is StopIteration:
+                    exhausted = True
+                elif chunk is None:  # idle tick from a watcher
+                    if not pending:
+                        flush()
+                    break
+                else:
+                    pending[self._submit(chunk)] = chunk
+            if not pending:
+                continue
+            done, _ = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+            broken: list[WorkItem] = []
+            for fut in done:
+                chunk = pending.pop(fut)
+                try:
+                    take(fut.result())
+                except BrokenProcessPool:
+                    broken.extend(chunk)
+            if broken:
+                for fut, chunk in list(pending.items()):
+                    broken.extend(chunk)
+                pending.clear()
+                take(self._isolate(broken))
+
+    def _submit(self, chunk: list[WorkItem]) -> Future[list[ImageResult]]:
+        assert self._executor is not None, "use Pipeline as a context manager"
+        return self._executor.submit(self.decode, chunk)
+
+    def _isolate(self, items: list[WorkItem]) -> list[ImageResult]:
+        """After a worker crash: redo each file alone, so the one that crashes is found."""
+        log.warning("a worker process died; retrying %d files one at a time", len(items))
+        results = []
+        for item in items:
+            self._restart()
+            try:
+                results.extend(self._submit([item]).result())
+            except BrokenProcessPool:
+                results.append(ImageResult(item, None, CRASH_ERROR, item.size, item.mtime_ns, None, None))
+        self._restart()
+        return results
+
+    def _restart(self) -> None:
+        ex = self._executor
+        if ex is not None and not getattr(ex, "_broken", False):
+            return
+        if ex is not None:
+            ex.shutdown(wait=False, cancel_futures=True)
+        self._executor = self._new_executor()
+
+
+def _chunks(items: Iterable[WorkItem | None], size: int) -> Iterator[list[WorkItem] | None]:
+    chunk: list[WorkItem] = []
+    for item in items:
+        if item is None:
+            if chunk:
+                yield chunk
+                chunk = []
+            yield None
+            continue
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

@@ -1,0 +1,261 @@
+"""`indexer scan`: walk roots, diff against the index by stat, decode only what is new or changed."""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+
+from .db import Database
+from .discover import FileEntry, Filters, Listing, Problem, count_files, walk
+from .errors import Interrupted, RootError
+from .pipeline import Pipeline
+from .progress import Progress
+from .records import ImageResult, State, WorkItem
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Counts:
+    """What a run did; the runs table holds the same numbers as n_<name>."""
+
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    restored: int = 0
+    moved: int = 0
+    missing: int = 0
+    failed: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+@dataclass
+class ScanSummary:
+    run_id: int
+    status: str
+    counts: Counts
+    elapsed: float
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def decoded(self) -> int:
+        return self.counts.new + self.counts.changed
+
+    @property
+    def rate(self) -> float:
+        return self.decoded / self.elapsed if self.elapsed > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Root:
+    id: int
+    path: str
+    start: str  # the sub-folder to walk ('' for the whole root)
+
+
+def normalize_root(path: str) -> str:
+    p = os.path.normpath(os.path.abspath(os.path.expanduser(path)))
+    return p.replace(os.sep, "/")
+
+
+def resolve_roots(db: Database, paths: Sequence[str]) -> list[Root]:
+    """Map folders to roots: a folder inside a known root is scanned as part of it; a folder that
+    contains known roots absorbs them (their rows are re-rooted, not re-hashed)."""
+    out = []
+    for raw in paths:
+        path = normalize_root(raw)
+        if not os.path.isdir(path):
+            what = "does not exist" if not os.path.exists(path) else "is not a folder"
+            raise RootError(f"scan root {raw} {what}")
+        root = _known_root(db, path) or _new_root(db, path)
+        out.append(root)
+    return out
+
+
+def _known_root(db: Database, path: str) -> Root | None:
+    for row in db.roots():
+        known = row["path"]
+        if path == known:
+            return Root(row["id"], known, "")
+        if path.startswith(known.rstrip("/") + "/"):
+            return Root(row["id"], known, path[len(known.rstrip("/")) + 1:])
+    return None
+
+
+def _new_root(db: Database, path: str) -> Root:
+    root_id = db.add_root(path)
+    prefix = path.rstrip("/") + "/"
+    for row in db.roots():
+        if row["path"].startswith(prefix):
+            db.absorb_root(row["id"], root_id, row["path"][len(prefix):])
+            log.info("%s is inside the new root %s: its images were re-rooted", row["path"], path)
+    return Root(root_id, path, "")
+
+
+class Scanner:
+    """One scan run: classification of files by stat, the pool, and the run record."""
+
+    def __init__(self, db: Database, *, workers: int | None = None, batch: int = 256,
+                 filters: Filters = Filters(), retry_errors: bool = False, progress: bool | None = None,
+                 command: str = "scan") -> None:
+        self.db = db
+        self.workers = workers or os.cpu_count() or 1
+        self.batch = batch
+        self.filters = filters
+        self.retry_errors = retry_errors
+        self.progress_enabled = progress
+        self.command = command
+        self.counts = Counts()
+        self.problems: list[Problem] = []
+        self.run_id: int | None = None
+
+    # -- classification ---------------------------------------------------------------------
+
+    def classify_folder(self, root: Root, listing: Listing) -> Iterator[WorkItem]:
+        """Compare one folder's files with the index; yield those that need decoding."""
+        known = self.db.files_in_folder(root.id, listing.folder)
+        restore: list[int] = []
+        for entry in listing.files:
+            k = known.pop(entry.name, None)
+            item = WorkItem(root.id, root.path, listing.folder, entry.name, entry.size, entry.mtime_ns)
+            if entry.error:
+                self._record_failure(item, entry)
+            elif k is None:
+                if self._try_move(root, listing.folder, entry):
+                    self.counts.moved += 1
+                else:
+                    self.counts.new += 1
+                    yield item
+            elif (k.size, k.mtime_ns) != (entry.size, entry.mtime_ns):
+                self.counts.changed += 1
+                yield item
+            elif k.state is State.MISSING:
+                restore.append(k.id)
+                self.counts.restored += 1
+            elif k.failed and self.retry_errors:
+                self.counts.changed += 1
+                yield item
+            else:
+                self.counts.unchanged += 1
+        if listing.complete:
+            gone = [k.id for k in known.values() if k.state is not State.MISSING]
+            if gone:
+                self.db.mark_missing(gone)
+                self.counts.missing += len(gone)
+        if restore:
+            self.db.restore(restore)
+
+    def _record_failure(self, item: WorkItem, entry: FileEntry) -> None:
+        self.db.write_results([ImageResult(item, None, entry.error, 0, 0, None, None)], self.run_id)
+        self.counts.failed += 1
+
+    def _try_move(self, root: Root, folder: str, entry: FileEntry) -> bool:
+        """A new path whose inode, size and mtime match a row whose old path is gone: a move."""
+        if entry.inode is None or entry.device is None:
+            return False
+        row = self.db.find_by_inode(entry.device, entry.inode, entry.size, entry.mtime_ns)
+        if row is None:
+            return False
+        old = "/".join(p for p in (row["root"], row["folder"], row["name"]) if p)
+        if os.path.lexists(old):
+            return False  # a hard link or a copy: both paths are live files
+        self.db.move(row["id"], root.id, folder, entry.name)
+        return True
+
+    # -- the run ----------------------------------------------------------------------------
+
+    def work(self, roots: Sequence[Root], progress: Progress) -> Iterator[WorkItem]:
+        for root in roots:
+            visited: set[str] = set()
+            incomplete: list[str] = []
+            for listing in walk(root.path, root.start, self.filters, problems=self.problems):
+                visited.add(listing.folder)
+                if not listing.complete:
+                    incomplete.append(listing.folder)
+                    continue
+                before = self.counts.unchanged + self.counts.restored + self.counts.moved + self.counts.failed
+                yield from self.classify_folder(root, listing)
+                after = self.counts.unchanged + self.counts.restored + self.counts.moved + self.counts.failed
+                progress.update(after - before)
+            self._sweep_unvisited(root, visited, incomplete)
+            self.db.mark_root_scanned(root.id)
+
+    def _sweep_unvisited(self, root: Root, visited: set[str], incomplete: list[str]) -> None:
+        """Folders the index knows that the complete walk did not meet are gone: mark them missing."""
+        def under_incomplete(folder: str) -> bool:
+            return any(folder == f or folder.startswith(f + "/") or f == "" for f in incomplete)
+
+        for folder in self.db.live_folders(root.id, root.start):
+            if folder in visited or under_incomplete(folder):
+                continue
+            known = self.db.files_in_folder(root.id, folder)
+            gone = [k.id for k in known.values() if k.state is not State.MISSING]
+            self.db.mark_missing(gone)
+            self.counts.missing += len(gone)
+
+    def run(self, paths: Sequence[str], params: dict[str, object] | None = None) -> ScanSummary:
+        roots = resolve_roots(self.db, paths)
+        self.run_id = self.db.start_run(self.command, {
+            "roots": [r.path + ("/" + r.start if r.start else "") for r in roots], "workers": self.workers,
+            "batch": self.batch, "include": list(self.filters.include), "exclude": list(self.filters.exclude),
+            "hidden": self.filters.hidden, "retry_errors": self.retry_errors, **(params or {}),
+        })
+        started = time.monotonic()
+        progress = Progress("scan", enabled=self.progress_enabled)
+        if progress.enabled:
+            threading.Thread(target=self._count_total, args=(roots, progress), daemon=True).start()
+
+        def on_result(result: ImageResult) -> None:
+            if result.error and not result.vanished:
+                self.counts.failed += 1
+            progress.update(1)
+
+        def sink(results: list[ImageResult]) -> None:
+            self.store(results)
+            self.db.heartbeat(self.run_id, self.counts.as_dict())  # type: ignore[arg-type]
+
+        status, error = "completed", None
+        try:
+            with Pipeline(self.workers, batch=self.batch) as pipe:
+                pipe.run(self.work(roots, progress), sink, on_result)
+        except KeyboardInterrupt:
+            status = "interrupted"
+        except BaseException as exc:
+            status, error = "failed", str(exc)
+            raise
+        finally:
+            progress.close()
+            elapsed = time.monotonic() - started
+            self.db.finish_run(self.run_id, status, self.counts.as_dict(), elapsed, error,
+                               [{"path": p.path, "error": p.error} for p in self.problems])
+        summary = ScanSummary(self.run_id, status, self.counts, elapsed, self.problems)
+        if status == "interrupted":
+            raise Interrupted(summary)
+        return summary
+
+    def store(self, results: list[ImageResult]) -> None:
+        """Write a batch; files that vanished before decoding are marked missing instead."""
+        gone = [r for r in results if r.vanished]
+        if gone:
+            for r in gone:
+                known = self.db.files_in_folder(r.item.root_id, r.item.folder).get(r.item.name)
+                if known is not None:
+                    self.db.mark_missing([known.id])
+                    self.counts.missing += 1
+        self.db.write_results([r for r in results if not r.vanished], self.run_id)
+
+    def _count_total(self, roots: Sequence[Root], progress: Progress) -> None:
+        try:
+            progress.set_total(sum(count_files(r.path, r.start, self.filters) for r in roots))
+        except Exception:  # the total only feeds the ETA
+            log.debug("could not count files for the progress bar", exc_info=True)
+
+
+def scan(db: Database, roots: Sequence[str], **options: object) -> ScanSummary:
+    """Index new and changed images under `roots` into `db`; see Scanner for the options."""
+    return Scanner(db, **options).run(roots)  # type: ignore[arg-type]
