@@ -91,7 +91,7 @@ def reduce_decode(im: Image.Image) -> Image.Image:
     if getattr(im, "n_frames", 1) > 1:
         im.seek(0)
     im.load()
-    return im.reduce(factor) if factor > 1 and im.mode not in ("P", "1") else im
+    return im.reduce(factor) if factor > 1 and im.mode not in ("P", "1", "I;16", "I;16B", "I;16L", "I;16N") else im
 
 
 def to_gray_and_rgb(im: Image.Image) -> tuple[Image.Image, Image.Image | None]:
