@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -24,9 +26,18 @@ Sink = Callable[[list[ImageResult]], None]
 CRASH_ERROR = "the image decoder crashed its worker process"
 
 
-def _worker_init() -> None:
+def _worker_init(parent: int) -> None:
     # Ctrl-C reaches the whole process group; only the parent decides what to do with it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A parent killed by SIGKILL cannot shut its pool down: workers watch it and exit when it is gone.
+    # `parent` comes from the parent itself: it may be dead already by the time this runs.
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+
+
+def _exit_with_parent(parent: int, interval: float = 0.5) -> None:
+    while os.getppid() == parent:
+        time.sleep(interval)
+    os._exit(1)
 
 
 class Pipeline:
@@ -41,6 +52,13 @@ class Pipeline:
         self.workers, self.batch, self.chunk, self.flush_seconds = workers, batch, chunk, flush_seconds
         self.decode = decode
         self._executor: ProcessPoolExecutor | None = None
+        self._in_flight = 0
+        self._buffered = 0
+
+    @property
+    def busy(self) -> bool:
+        """Work submitted or decoded but not yet handed to the sink."""
+        return self._in_flight > 0 or self._buffered > 0
 
     def __enter__(self) -> Pipeline:
         self._executor = self._new_executor()
@@ -51,7 +69,8 @@ class Pipeline:
 
     def _new_executor(self) -> ProcessPoolExecutor:
         ctx = multiprocessing.get_context("spawn")
-        return ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_worker_init)
+        return ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_worker_init,
+                                   initargs=(os.getpid(),))
 
     def close(self, cancel: bool = False) -> None:
         ex, self._executor = self._executor, None
@@ -84,6 +103,7 @@ class Pipeline:
                 if on_result:
                     on_result(r)
             buffer.extend(results)
+            self._buffered = len(buffer)
             if len(buffer) >= self.batch or time.monotonic() - last_flush >= self.flush_seconds:
                 flush()
 
@@ -92,6 +112,7 @@ class Pipeline:
             if buffer:
                 sink(list(buffer))
                 buffer.clear()
+                self._buffered = 0
             last_flush = time.monotonic()
 
         try:
@@ -118,6 +139,7 @@ class Pipeline:
                     break
                 else:
                     pending[self._submit(chunk)] = chunk
+            self._in_flight = len(pending)
             if not pending:
                 continue
             done, _ = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
@@ -133,6 +155,7 @@ class Pipeline:
                     broken.extend(chunk)
                 pending.clear()
                 take(self._isolate(broken))
+            self._in_flight = len(pending)
 
     def _submit(self, chunk: list[WorkItem]) -> Future[list[ImageResult]]:
         assert self._executor is not None, "use Pipeline as a context manager"

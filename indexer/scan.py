@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 
-from .db import Database
+from .db import Database, KnownFile
 from .discover import FileEntry, Filters, Listing, Problem, count_files, walk
 from .errors import Interrupted, RootError
 from .pipeline import Pipeline
@@ -97,6 +97,28 @@ def _new_root(db: Database, path: str) -> Root:
     return Root(root_id, path, "")
 
 
+def root_available(db: Database, root: Root) -> bool:
+    """False when the root folder is gone, or empty while the index holds live files under it:
+    an unmounted share looks like that, and must not turn every image of it into 'missing'."""
+    base = os.path.join(root.path, *root.start.split("/")) if root.start else root.path
+    if not os.path.isdir(base):
+        return False
+    try:
+        with os.scandir(base) as it:
+            if next(it, None) is not None:
+                return True
+    except OSError:
+        return False
+    return not db.live_folders(root.id, root.start)
+
+
+def check_root_available(db: Database, root: Root) -> None:
+    if not root_available(db, root):
+        where = root.path + ("/" + root.start if root.start else "")
+        raise RootError(f"{where} is missing or empty but the index holds images there: is the share "
+                        "mounted? Nothing was marked missing.")
+
+
 class Scanner:
     """One scan run: classification of files by stat, the pool, and the run record."""
 
@@ -113,6 +135,7 @@ class Scanner:
         self.counts = Counts()
         self.problems: list[Problem] = []
         self.run_id: int | None = None
+        self._marked_missing: set[int] = set()  # by this run: a move found later un-counts them
 
     # -- classification ---------------------------------------------------------------------
 
@@ -121,34 +144,47 @@ class Scanner:
         known = self.db.files_in_folder(root.id, listing.folder)
         restore: list[int] = []
         for entry in listing.files:
-            k = known.pop(entry.name, None)
-            item = WorkItem(root.id, root.path, listing.folder, entry.name, entry.size, entry.mtime_ns)
-            if entry.error:
-                self._record_failure(item, entry)
-            elif k is None:
-                if self._try_move(root, listing.folder, entry):
-                    self.counts.moved += 1
-                else:
-                    self.counts.new += 1
-                    yield item
-            elif (k.size, k.mtime_ns) != (entry.size, entry.mtime_ns):
-                self.counts.changed += 1
+            item = self.classify(root, listing.folder, entry, known.pop(entry.name, None), restore)
+            if item is not None:
                 yield item
-            elif k.state is State.MISSING:
-                restore.append(k.id)
-                self.counts.restored += 1
-            elif k.failed and self.retry_errors:
-                self.counts.changed += 1
-                yield item
-            else:
-                self.counts.unchanged += 1
         if listing.complete:
-            gone = [k.id for k in known.values() if k.state is not State.MISSING]
+            gone = [k.id for k in known.values()
+                    if k.state is not State.MISSING and self._judged(root, listing.folder, k.name)]
+            if gone:  # re-read: a file renamed inside this folder has taken its row to its new name
+                still = {k.id for n, k in self.db.files_in_folder(root.id, listing.folder).items() if n in known}
+                gone = [i for i in gone if i in still]
             if gone:
                 self.db.mark_missing(gone)
+                self._marked_missing.update(gone)
                 self.counts.missing += len(gone)
         if restore:
             self.db.restore(restore)
+
+    def classify(self, root: Root, folder: str, entry: FileEntry, k: KnownFile | None,
+                 restore: list[int]) -> WorkItem | None:
+        """The work item for one file on disk if it must be decoded; otherwise count what it is.
+        Unchanged files that were missing are appended to `restore` (written by the caller)."""
+        item = WorkItem(root.id, root.path, folder, entry.name, entry.size, entry.mtime_ns)
+        if entry.error:
+            self._record_failure(item, entry)
+        elif k is None:
+            if self._try_move(root, folder, entry):
+                self.counts.moved += 1
+            else:
+                self.counts.new += 1
+                return item
+        elif (k.size, k.mtime_ns) != (entry.size, entry.mtime_ns):
+            self.counts.changed += 1
+            return item
+        elif k.state is State.MISSING:
+            restore.append(k.id)
+            self.counts.restored += 1
+        elif k.failed and self.retry_errors:
+            self.counts.changed += 1
+            return item
+        else:
+            self.counts.unchanged += 1
+        return None
 
     def _record_failure(self, item: WorkItem, entry: FileEntry) -> None:
         self.db.write_results([ImageResult(item, None, entry.error, 0, 0, None, None)], self.run_id)
@@ -165,12 +201,25 @@ class Scanner:
         if os.path.lexists(old):
             return False  # a hard link or a copy: both paths are live files
         self.db.move(row["id"], root.id, folder, entry.name)
+        if row["id"] in self._marked_missing:  # its old folder was walked first: not missing after all
+            self._marked_missing.discard(row["id"])
+            self.counts.missing -= 1
         return True
+
+    def _judged(self, root: Root, folder: str, name: str) -> bool:
+        """Whether this scan's walk would meet the file: files its filters leave out are not missing."""
+        parts = folder.split("/") if folder else []
+        skip = len(root.start.split("/")) if root.start else 0  # the walk starts inside these
+        for i in range(skip, len(parts)):
+            if not self.filters.wants_dir("/".join(parts[: i + 1]), parts[i]):
+                return False
+        return self.filters.wants_file("/".join([*parts, name]), name)
 
     # -- the run ----------------------------------------------------------------------------
 
     def work(self, roots: Sequence[Root], progress: Progress) -> Iterator[WorkItem]:
         for root in roots:
+            check_root_available(self.db, root)
             visited: set[str] = set()
             incomplete: list[str] = []
             for listing in walk(root.path, root.start, self.filters, problems=self.problems):
@@ -194,8 +243,10 @@ class Scanner:
             if folder in visited or under_incomplete(folder):
                 continue
             known = self.db.files_in_folder(root.id, folder)
-            gone = [k.id for k in known.values() if k.state is not State.MISSING]
+            gone = [k.id for k in known.values()
+                    if k.state is not State.MISSING and self._judged(root, folder, k.name)]
             self.db.mark_missing(gone)
+            self._marked_missing.update(gone)
             self.counts.missing += len(gone)
 
     def run(self, paths: Sequence[str], params: dict[str, object] | None = None) -> ScanSummary:

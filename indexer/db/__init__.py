@@ -138,6 +138,23 @@ class Database:
         return {r["name"]: KnownFile(r["id"], r["name"], State(r["state"]), r["size"], r["mtime_ns"], bool(r["failed"]))
                 for r in rows}
 
+    def known_file(self, root_id: int, folder: str, name: str) -> KnownFile | None:
+        r = self.conn.execute(
+            "SELECT id, name, state, size, mtime_ns, error IS NOT NULL AS failed "
+            "FROM images WHERE root_id = ? AND folder = ? AND name = ?",
+            (root_id, folder, name),
+        ).fetchone()
+        return KnownFile(r["id"], r["name"], State(r["state"]), r["size"], r["mtime_ns"], bool(r["failed"])) if r else None
+
+    def live_ids_under(self, root_id: int, folder: str) -> list[int]:
+        """Live (not missing) images in `folder` and below it."""
+        rows = self.conn.execute(
+            "SELECT id FROM images WHERE root_id = ? AND state != 'missing' "
+            "AND (folder = ? OR substr(folder, 1, ?) = ? OR ? = '')",
+            (root_id, folder, len(folder) + 1, folder + "/", folder),
+        )
+        return [r[0] for r in rows]
+
     def live_folders(self, root_id: int, under: str) -> list[str]:
         """Folders (at or below `under`) that still hold files not marked missing."""
         if under:

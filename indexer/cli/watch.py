@@ -1,0 +1,48 @@
+"""`indexer watch`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..discover import Filters
+from ..errors import Interrupted
+from ..watch import watch
+from . import cli
+from .common import db_option, echo_err, open_db, quiet_option, sigterm_as_interrupt
+
+
+@cli.command("watch")
+@click.argument("roots", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path))
+@db_option
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Decoding processes [default: number of cores].")
+@click.option("--batch", type=click.IntRange(min=1), default=256, show_default=True,
+              help="Results committed per transaction.")
+@click.option("--settle", type=click.FloatRange(min=0), default=3.0, show_default=True,
+              help="Seconds a file must stop changing before it is indexed.")
+@click.option("--polling", is_flag=True,
+              help="Poll the file system instead of native events (network shares, some mounts).")
+@click.option("--poll-interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
+              help="Seconds between polls with --polling.")
+@click.option("--include", multiple=True, metavar="GLOB", help="Only files whose relative path or name matches.")
+@click.option("--exclude", multiple=True, metavar="GLOB", help="Skip files and folders that match.")
+@click.option("--hidden", is_flag=True, help="Also index hidden files and folders.")
+@quiet_option
+def watch_cmd(roots: tuple[Path, ...], db_path: Path | None, workers: int | None, batch: int, settle: float,
+              polling: bool, poll_interval: float, include: tuple[str, ...], exclude: tuple[str, ...],
+              hidden: bool, quiet: bool) -> None:
+    """Catch up like `scan`, then index new and changed images under ROOTS as they arrive.
+
+    Runs until Ctrl-C or SIGTERM; what is decoded by then is committed. Other processes
+    (`indexer select`, `indexer status`, sqlite3) can read the database meanwhile.
+    """
+    filters = Filters(include=include, exclude=exclude, hidden=hidden)
+    with open_db(db_path, create=True) as db, sigterm_as_interrupt():
+        try:
+            watch(db, [str(r) for r in roots], workers=workers, batch=batch, settle=settle, polling=polling,
+                  poll_interval=poll_interval, filters=filters, progress=False if quiet else None, report=echo_err)
+        except Interrupted as exc:
+            c = exc.args[0].counts
+            echo_err(f"watch stopped: {c.new} new, {c.changed} changed, {c.moved} moved, {c.missing} missing, "
+                     f"{c.failed} failed; everything decoded was committed")
