@@ -15,7 +15,8 @@ from .common import db_option, open_db
 
 @cli.command("export")
 @db_option
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True,
+              help="CSV with a header row, or one JSON object per line.")
 @click.option("--where", metavar="SQL", help="Filter with an SQL expression over the image_files view.")
 @click.option("--all", "include_all", is_flag=True, help="Also export failed and missing files.")
 @click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-",
