@@ -154,7 +154,9 @@ def phash(gray: Image.Image) -> int:
     """ImageHash's phash: 32x32 LANCZOS, 2-D DCT-II, low 8x8 coefficients above their median."""
     px = np.asarray(gray.resize((32, 32), Image.Resampling.LANCZOS), dtype=np.float64)
     c = _dct_matrix()
-    low = c @ px @ c.T
+    # Rounded so that coefficients which are 0 in exact arithmetic (a flat frame) compare as 0,
+    # as scipy's DCT gives them, instead of +-1e-13 float noise that would flip bits at random.
+    low = np.round(c @ px @ c.T, 6)
     return _bits_to_int(low > np.median(low))
 
 
