@@ -165,7 +165,10 @@ class Scanner:
         """The work item for one file on disk if it must be decoded; otherwise count what it is.
         Unchanged files that were missing are appended to `restore` (written by the caller)."""
         item = WorkItem(root.id, root.path, folder, entry.name, entry.size, entry.mtime_ns)
-        if entry.error:
+        if entry.error and k is not None and k.failed and (k.size, k.mtime_ns) == (0, 0) \
+                and k.state is not State.MISSING and not self.retry_errors:
+            self.counts.unchanged += 1  # could not be stat'ed last time either: recorded already
+        elif entry.error:
             self._record_failure(item, entry)
         elif k is None:
             if self._try_move(root, folder, entry):
