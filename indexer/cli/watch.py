@@ -13,7 +13,7 @@ from .common import db_option, echo_err, open_db, quiet_option, sigterm_as_inter
 
 
 @cli.command("watch")
-@click.argument("roots", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.argument("roots", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @db_option
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Decoding processes [default: number of cores].")

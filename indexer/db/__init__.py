@@ -59,8 +59,8 @@ class Database:
             raise DatabaseError(f"no index database at {self.path} (run `indexer scan ROOT` to make one, or pass --db)")
         if self.path.exists() and self.path.is_dir():
             raise DatabaseError(f"{self.path} is a folder, not a database file")
+        self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
         try:
-            self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
             self.conn.row_factory = sqlite3.Row
             self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
             self.conn.execute("PRAGMA foreign_keys = ON")
@@ -71,7 +71,11 @@ class Database:
             self.conn.execute("PRAGMA synchronous = FULL")
             migrate(self.conn)
         except sqlite3.DatabaseError as exc:
+            self.conn.close()
             raise DatabaseError(f"cannot open {self.path} as an index database: {exc}") from exc
+        except BaseException:
+            self.conn.close()
+            raise
 
     def close(self) -> None:
         self.conn.close()
@@ -304,6 +308,8 @@ class Database:
 
     def query(self, view: str, where: str | None, order_by: str = "id") -> tuple[list[str], Iterator[tuple]]:
         """Rows of a view filtered by a user's SQL expression, run read-only."""
+        if where is not None:
+            check_expression(where)
         sql = f"SELECT * FROM {view}" + (f" WHERE ({where})" if where else "") + f" ORDER BY {order_by}"
         with read_only(self.conn):
             try:
@@ -313,6 +319,38 @@ class Database:
             cols = [d[0] for d in cur.description]
             rows = cur.fetchall()
         return cols, iter(rows)
+
+
+def check_expression(expr: str, what: str = "--where") -> None:
+    """Refuse an SQL expression that is not one self-contained expression: a ')' closing more
+    than it opened, or a ';', outside quotes and comments. It is pasted inside parentheses."""
+    depth, i, n = 0, 0, len(expr)
+    while i < n:
+        ch = expr[i]
+        if ch in "'\"`[":
+            close = "]" if ch == "[" else ch
+            end = expr.find(close, i + 1)
+            while end != -1 and close != "]" and expr[end + 1:end + 2] == close:  # doubled quote
+                end = expr.find(close, end + 2)
+            if end == -1:
+                raise QueryError(f"bad {what} expression (unterminated quote {ch}): {expr}")
+            i = end + 1
+            continue
+        if expr.startswith("--", i):
+            raise QueryError(f"bad {what} expression (no comments allowed): {expr}")
+        if expr.startswith("/*", i):
+            raise QueryError(f"bad {what} expression (no comments allowed): {expr}")
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth < 0:
+                raise QueryError(f"bad {what} expression (a ')' closes more than it opened): {expr}")
+        elif ch == ";":
+            raise QueryError(f"bad {what} expression (no ';' allowed): {expr}")
+        i += 1
+    if depth:
+        raise QueryError(f"bad {what} expression (unbalanced '('): {expr}")
 
 
 _DENIED = {
