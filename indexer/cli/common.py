@@ -25,6 +25,29 @@ def db_option(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
 
 
+def roots_argument(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.argument("roots", nargs=-1, required=True,
+                          type=click.Path(exists=True, file_okay=False, path_type=Path))(f)
+
+
+def indexing_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--workers, --batch, --include, --exclude, --hidden: shared by scan and watch."""
+    options = [
+        click.option("--workers", type=click.IntRange(min=1), default=None,
+                     help="Decoding processes [default: number of cores]."),
+        click.option("--batch", type=click.IntRange(min=1), default=256, show_default=True,
+                     help="Results committed per transaction (the checkpoint)."),
+        click.option("--include", multiple=True, metavar="GLOB",
+                     help="Only files whose relative path or name matches (repeatable)."),
+        click.option("--exclude", multiple=True, metavar="GLOB",
+                     help="Skip files and folders whose relative path or name matches (repeatable)."),
+        click.option("--hidden", is_flag=True, help="Also index hidden files and folders."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
 def quiet_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("-q", "--quiet", is_flag=True, help="No progress bar.")(f)
 

@@ -11,21 +11,13 @@ from ..discover import Filters
 from ..errors import Interrupted
 from ..scan import ScanSummary, normalize_root, scan
 from . import cli
-from .common import db_option, echo_err, open_db, quiet_option, sigterm_as_interrupt
+from .common import db_option, echo_err, indexing_options, open_db, quiet_option, roots_argument, sigterm_as_interrupt
 
 
 @cli.command("scan")
-@click.argument("roots", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@roots_argument
 @db_option
-@click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Decoding processes [default: number of cores].")
-@click.option("--batch", type=click.IntRange(min=1), default=256, show_default=True,
-              help="Results committed per transaction (the checkpoint).")
-@click.option("--include", multiple=True, metavar="GLOB",
-              help="Only files whose relative path or name matches (repeatable).")
-@click.option("--exclude", multiple=True, metavar="GLOB",
-              help="Skip files and folders whose relative path or name matches (repeatable).")
-@click.option("--hidden", is_flag=True, help="Also walk hidden files and folders.")
+@indexing_options
 @click.option("--retry-errors", is_flag=True, help="Decode failed files again even if unchanged.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @quiet_option

@@ -9,25 +9,19 @@ from ..discover import Filters
 from ..errors import Interrupted
 from ..watch import watch
 from . import cli
-from .common import db_option, echo_err, open_db, quiet_option, sigterm_as_interrupt
+from .common import db_option, echo_err, indexing_options, open_db, quiet_option, roots_argument, sigterm_as_interrupt
 
 
 @cli.command("watch")
-@click.argument("roots", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@roots_argument
 @db_option
-@click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Decoding processes [default: number of cores].")
-@click.option("--batch", type=click.IntRange(min=1), default=256, show_default=True,
-              help="Results committed per transaction.")
+@indexing_options
 @click.option("--settle", type=click.FloatRange(min=0), default=3.0, show_default=True,
               help="Seconds a file must stop changing before it is indexed.")
 @click.option("--polling", is_flag=True,
               help="Poll the file system instead of native events (network shares, some mounts).")
 @click.option("--poll-interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
               help="Seconds between polls with --polling.")
-@click.option("--include", multiple=True, metavar="GLOB", help="Only files whose relative path or name matches.")
-@click.option("--exclude", multiple=True, metavar="GLOB", help="Skip files and folders that match.")
-@click.option("--hidden", is_flag=True, help="Also index hidden files and folders.")
 @quiet_option
 def watch_cmd(roots: tuple[Path, ...], db_path: Path | None, workers: int | None, batch: int, settle: float,
               polling: bool, poll_interval: float, include: tuple[str, ...], exclude: tuple[str, ...],
