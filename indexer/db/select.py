@@ -1,0 +1,362 @@
+"""Every SQL statement of `indexer select`, `labels`, `buckets` and `selections`.
+
+Functions take a `Database`. User expressions (--where, --per) only ever run inside
+`read_only()`; the writes here (the feature cache, sequences, labels, selections) are ours, each in
+one transaction, with values as parameters.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import QueryError
+from . import Database, read_only, utcnow
+
+VIEW = "image_view"
+
+# Column order of feature_rows(); the cache stores the same arrays.
+FEATURE_DTYPE = np.dtype([
+    ("id", "i8"), ("dhash", "i8"), ("ahash", "i8"), ("phash", "i8"), ("brightness", "f4"),
+    ("color_variance", "f4"), ("is_gray", "u1"), ("time", "f8"), ("sequence", "i8"),
+])
+
+
+# -- SQL functions ----------------------------------------------------------------------------
+
+def _level(path: object, n: object) -> str | None:
+    """level(folder_or_rel_path, n): the nth folder (1-based) of a '/'-separated path."""
+    if not isinstance(path, str) or not isinstance(n, int) or n < 1:
+        return None
+    parts = [p for p in path.split("/") if p]
+    return parts[n - 1] if n <= len(parts) else None
+
+
+def _as_u64(v: object) -> int | None:
+    if isinstance(v, int):
+        return v & 0xFFFF_FFFF_FFFF_FFFF
+    if isinstance(v, str):
+        try:
+            return int(v, 16)
+        except ValueError:
+            return None
+    return None
+
+
+def _hamming(a: object, b: object) -> int | None:
+    """hamming(a, b): differing bits of two 64-bit hashes, as integers or 16-digit hex."""
+    x, y = _as_u64(a), _as_u64(b)
+    return None if x is None or y is None else (x ^ y).bit_count()
+
+
+def register_functions(db: Database) -> None:
+    """SQL functions for --where and --per: level(path, n), hamming(a, b)."""
+    db.conn.create_function("level", 2, _level, deterministic=True)
+    db.conn.create_function("hamming", 2, _hamming, deterministic=True)
+
+
+def level_sql(n: int) -> str:
+    """A pure-SQL expression over image_view for the nth folder below the root (any n >= 1)."""
+    return (f"(CASE WHEN folder = '' THEN NULL ELSE json_extract('[' || replace(json_quote(folder), '/', '\",\"') "
+            f"|| ']', '$[{n - 1:d}]') END)")
+
+
+# -- user queries, read-only --------------------------------------------------------------------
+
+def _explain(exc: sqlite3.Error, what: str) -> QueryError:
+    msg = str(exc)
+    if "not authorized" in msg or "readonly" in msg or "read-only" in msg:
+        return QueryError(f"{what} must only read: it tried to write or to run a PRAGMA/ATTACH ({msg})")
+    if "one statement at a time" in msg:
+        return QueryError(f"{what} must be one SQL expression, not several statements")
+    return QueryError(f"bad {what}: {msg}")
+
+
+def _user_sql(where: str | None) -> str:
+    # The newlines keep a trailing `--` comment in the user's text from eating our SQL.
+    return f" WHERE (\n{where}\n)" if where else ""
+
+
+def check_expression(db: Database, expr: str, what: str) -> None:
+    """Compile `expr` against image_view without reading a row: a bad column fails here."""
+    with read_only(db.conn):
+        try:
+            db.conn.execute(f"SELECT (\n{expr}\n) FROM {VIEW} LIMIT 0").fetchall()
+        except sqlite3.Error as exc:
+            raise _explain(exc, what) from exc
+
+
+def where_ids(db: Database, where: str) -> np.ndarray:
+    """Ids of live images matching a --where expression."""
+    sql = f"SELECT id FROM {VIEW}{_user_sql(where)}"
+    with read_only(db.conn):
+        try:
+            cur = db.conn.execute(sql)
+            return np.fromiter((r[0] for r in cur), dtype=np.int64)
+        except sqlite3.Error as exc:
+            raise _explain(exc, "--where expression") from exc
+
+
+def group_values(db: Database, per: str, where: str | None, what: str = "--per expression",
+                 ids: Sequence[int] | None = None) -> tuple[np.ndarray, list[Any]]:
+    """(ids, values of the --per expression) of live images matching --where (or with these ids)."""
+    sql = f"SELECT id, (\n{per}\n) FROM {VIEW}{_user_sql(where)}"
+    params: tuple[Any, ...] = ()
+    if ids is not None:
+        sql = f"SELECT id, (\n{per}\n) FROM {VIEW} WHERE id IN (SELECT value FROM json_each(?))"
+        params = (json.dumps([int(i) for i in ids]),)
+    with read_only(db.conn):
+        try:
+            rows = db.conn.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise _explain(exc, what if where is None else f"{what} or --where expression") from exc
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    return ids, [r[1] for r in rows]
+
+
+# -- the feature cache (derived from images; rebuilt when images change) -----------------------
+
+@dataclass(frozen=True)
+class CacheState:
+    dirty: bool
+    burst_gap: float | None
+    computed_at: str | None
+
+
+@dataclass(frozen=True)
+class FolderRow:
+    root_id: int
+    root: str
+    folder: str
+    count: int
+    uneven_names: bool  # names of different lengths: byte order may differ from natural order
+
+
+def cache_state(db: Database) -> CacheState:
+    r = db.conn.execute("SELECT dirty, burst_gap, computed_at FROM select_cache_state WHERE id = 1").fetchone()
+    has_cache = db.conn.execute("SELECT COUNT(*) FROM select_cache").fetchone()[0] > 0
+    return CacheState(bool(r[0]) or not has_cache, r[1], r[2])
+
+
+def folder_rows(conn: sqlite3.Connection) -> list[FolderRow]:
+    """Folders of live images in (root_id, folder) byte order, the order of feature_rows()."""
+    rows = conn.execute(
+        "SELECT i.root_id, r.path, i.folder, COUNT(*), MIN(length(i.name)) != MAX(length(i.name)) "
+        "FROM images i JOIN roots r ON r.id = i.root_id WHERE i.state = 'indexed' "
+        "GROUP BY i.root_id, i.folder ORDER BY i.root_id, i.folder"
+    )
+    return [FolderRow(a, b, c, d, bool(e)) for a, b, c, d, e in rows]
+
+
+def feature_rows(conn: sqlite3.Connection) -> np.ndarray:
+    """All live images' selection features, ordered by (root_id, folder, name), as one record array.
+    `time` is captured_at (camera clock) else mtime, in seconds; `sequence` is -1 when unset."""
+    cur = conn.cursor()
+    cur.row_factory = None  # plain tuples: np.fromiter reads them without a Row object each
+    cur.execute(
+        "SELECT id, COALESCE(dhash, 0), COALESCE(ahash, 0), COALESCE(phash, 0), COALESCE(brightness, 0), "
+        "COALESCE(color_variance, 0), COALESCE(is_gray, 0), "
+        "COALESCE((julianday(captured_at) - 2440587.5) * 86400.0, mtime_ns / 1e9), COALESCE(sequence_id, -1) "
+        "FROM images WHERE +state = 'indexed' ORDER BY root_id, folder, name"
+    )
+    return np.fromiter(cur, dtype=FEATURE_DTYPE)
+
+
+def names_in_folder(conn: sqlite3.Connection, root_id: int, folder: str) -> list[str]:
+    return [r[0] for r in conn.execute(
+        "SELECT name FROM images WHERE root_id = ? AND folder = ? AND state = 'indexed' ORDER BY name",
+        (root_id, folder))]
+
+
+def write_cache(conn: sqlite3.Connection, arrays: dict[str, bytes], burst_gap: float,
+                sequence_updates: Iterable[tuple[int, int]]) -> None:
+    """Store the arrays and new sequence ids; mark the cache clean. Call inside a transaction."""
+    conn.executemany("UPDATE images SET sequence_id = ? WHERE id = ?", sequence_updates)
+    conn.execute("DELETE FROM select_cache")
+    conn.executemany("INSERT INTO select_cache (key, value) VALUES (?, ?)", arrays.items())
+    conn.execute("UPDATE select_cache_state SET dirty = 0, burst_gap = ?, computed_at = ? WHERE id = 1",
+                 (burst_gap, utcnow()))
+
+
+def read_cache(db: Database) -> dict[str, bytes]:
+    return {k: v for k, v in db.conn.execute("SELECT key, value FROM select_cache")}
+
+
+# -- paths --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ImagePath:
+    id: int
+    path: str
+    root: str
+    rel_path: str
+
+
+def image_paths(db: Database, ids: Sequence[int]) -> list[ImagePath]:
+    """Paths of these images, in the order given (ids that are not live are left out)."""
+    found: dict[int, ImagePath] = {}
+    id_list = [int(i) for i in ids]
+    for start in range(0, len(id_list), 30_000):
+        chunk = id_list[start:start + 30_000]
+        rows = db.conn.execute(
+            "SELECT i.id, r.path, i.folder, i.name FROM images i JOIN roots r ON r.id = i.root_id "
+            "WHERE i.state = 'indexed' AND i.id IN (SELECT value FROM json_each(?))", (json.dumps(chunk),))
+        for i, root, folder, name in rows:
+            rel = f"{folder}/{name}" if folder else name
+            found[i] = ImagePath(i, f"{root}/{rel}", root, rel)
+    return [found[i] for i in id_list if i in found]
+
+
+def image_ids_for_files(db: Database, root_id: int, files: Sequence[tuple[str, str]]) -> list[int | None]:
+    """Row ids of (folder, name) files of a root, None where the index has no row."""
+    out: list[int | None] = []
+    for folder, name in files:
+        r = db.conn.execute("SELECT id FROM images WHERE root_id = ? AND folder = ? AND name = ?",
+                            (root_id, folder, name)).fetchone()
+        out.append(r[0] if r else None)
+    return out
+
+
+def image_states(db: Database, ids: Sequence[int]) -> dict[int, tuple[str, str | None, int]]:
+    """id -> (state, error, attempts)."""
+    out = {}
+    for start in range(0, len(ids), 30_000):
+        chunk = [int(i) for i in ids[start:start + 30_000]]
+        for i, state, error, attempts in db.conn.execute(
+                "SELECT id, state, error, attempts FROM images WHERE id IN (SELECT value FROM json_each(?))",
+                (json.dumps(chunk),)):
+            out[i] = (state, error, attempts)
+    return out
+
+
+def ids_first_seen_after(db: Database, cutoff: str) -> np.ndarray:
+    cur = db.conn.execute("SELECT id FROM images WHERE state = 'indexed' AND first_seen_at > ?", (cutoff,))
+    return np.fromiter((r[0] for r in cur), dtype=np.int64)
+
+
+# -- selections ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SavedSelection:
+    id: int
+    name: str
+    created_at: str
+    updated_at: str
+    method: str
+    seed: int
+    params: dict[str, Any]
+    members: int = 0
+    live_members: int = 0
+    rounds: int = 0
+
+
+def get_selection(db: Database, name: str) -> SavedSelection | None:
+    r = db.conn.execute("SELECT id, name, created_at, updated_at, method, seed, params FROM selections "
+                        "WHERE name = ?", (name,)).fetchone()
+    if r is None:
+        return None
+    return SavedSelection(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]))
+
+
+def list_selections(db: Database) -> list[SavedSelection]:
+    rows = db.conn.execute(
+        "SELECT s.id, s.name, s.created_at, s.updated_at, s.method, s.seed, s.params, "
+        "COUNT(m.image_id), COALESCE(SUM(i.state = 'indexed'), 0), COALESCE(MAX(m.round), 0) "
+        "FROM selections s LEFT JOIN selection_members m ON m.selection_id = s.id "
+        "LEFT JOIN images i ON i.id = m.image_id GROUP BY s.id ORDER BY s.name"
+    )
+    return [SavedSelection(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7], r[8], r[9]) for r in rows]
+
+
+def member_ids(db: Database, selection_id: int) -> np.ndarray:
+    cur = db.conn.execute("SELECT image_id FROM selection_members WHERE selection_id = ? ORDER BY image_id",
+                          (selection_id,))
+    return np.fromiter((r[0] for r in cur), dtype=np.int64)
+
+
+def next_round(db: Database, selection_id: int) -> int:
+    r = db.conn.execute("SELECT COALESCE(MAX(round), 0) FROM selection_members WHERE selection_id = ?",
+                        (selection_id,)).fetchone()
+    return int(r[0]) + 1
+
+
+def save_selection(db: Database, name: str, method: str, seed: int, params: dict[str, Any],
+                   ids: Sequence[int]) -> int:
+    """A new selection with these members as round 1."""
+    now = utcnow()
+    with db.transaction() as c:
+        cur = c.execute("INSERT INTO selections (name, created_at, updated_at, method, seed, params) "
+                        "VALUES (?, ?, ?, ?, ?, ?)", (name, now, now, method, seed, json.dumps(params)))
+        sid = int(cur.lastrowid)
+        c.executemany("INSERT INTO selection_members (selection_id, image_id, added_at, round) VALUES (?, ?, ?, 1)",
+                      [(sid, int(i), now) for i in ids])
+    return sid
+
+
+def extend_selection(db: Database, selection_id: int, rnd: int, params: dict[str, Any], ids: Sequence[int]) -> None:
+    """Add members as round `rnd` and store the updated parameters."""
+    now = utcnow()
+    with db.transaction() as c:
+        c.executemany("INSERT OR IGNORE INTO selection_members (selection_id, image_id, added_at, round) "
+                      "VALUES (?, ?, ?, ?)", [(selection_id, int(i), now, rnd) for i in ids])
+        c.execute("UPDATE selections SET updated_at = ?, params = ? WHERE id = ?",
+                  (now, json.dumps(params), selection_id))
+
+
+def delete_selection(db: Database, name: str) -> bool:
+    with db.transaction() as c:
+        return c.execute("DELETE FROM selections WHERE name = ?", (name,)).rowcount > 0
+
+
+# -- labels -------------------------------------------------------------------------------------
+
+def live_folders_of(db: Database, ids: np.ndarray | None) -> list[tuple[int, str]]:
+    """(id, folder) of live images, all of them or those with these ids."""
+    if ids is None:
+        return db.conn.execute("SELECT id, folder FROM images WHERE state = 'indexed'").fetchall()
+    out: list[tuple[int, str]] = []
+    id_list = [int(i) for i in ids]
+    for start in range(0, len(id_list), 30_000):
+        out += db.conn.execute("SELECT id, folder FROM images WHERE state = 'indexed' AND id IN "
+                               "(SELECT value FROM json_each(?))", (json.dumps(id_list[start:start + 30_000]),)
+                               ).fetchall()
+    return out
+
+
+def replace_labels(db: Database, source: str, rows: Sequence[tuple[int, str, float | None]],
+                   clear_ids: Sequence[int] | None = None, clear_all: bool = False) -> None:
+    """Upsert (image_id, label, confidence) for one source, first removing that source's labels of
+    `clear_ids` (or all of them with clear_all). One transaction."""
+    now = utcnow()
+    with db.transaction() as c:
+        if clear_all:
+            c.execute("DELETE FROM labels WHERE source = ?", (source,))
+        elif clear_ids:
+            c.executemany("DELETE FROM labels WHERE source = ? AND image_id = ?", [(source, int(i)) for i in clear_ids])
+        c.executemany(
+            "INSERT INTO labels (image_id, label, source, confidence, created_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (image_id, source) DO UPDATE SET label = excluded.label, "
+            "confidence = excluded.confidence, created_at = excluded.created_at",
+            [(int(i), label, source, conf, now) for i, label, conf in rows],
+        )
+
+
+def label_counts(db: Database) -> list[tuple[str, str, int]]:
+    """(source, label, live images) for every label."""
+    return db.conn.execute(
+        "SELECT l.source, l.label, COUNT(*) FROM labels l JOIN images i ON i.id = l.image_id "
+        "WHERE i.state = 'indexed' GROUP BY l.source, l.label ORDER BY l.source, l.label").fetchall()
+
+
+def roots(db: Database) -> list[tuple[int, str]]:
+    return [(r[0], r[1]) for r in db.conn.execute("SELECT id, path FROM roots ORDER BY length(path) DESC, id")]
+
+
+def find_image(db: Database, root_id: int, folder: str, name: str) -> int | None:
+    r = db.conn.execute("SELECT id FROM images WHERE root_id = ? AND folder = ? AND name = ?",
+                        (root_id, folder, name)).fetchone()
+    return r[0] if r else None
