@@ -1,0 +1,278 @@
+#!/usr/bin/env python3
+"""How close `indexer scan` comes to the bare JPEG decode rate, on the same files and workers.
+
+Usage::
+
+    python benchmarks/bench_scan.py [N] [--workers 2] [--rounds 2] [--workdir /tmp/indexer-bench]
+
+Makes (or reuses) a realistic archive of N 1080p JPEGs with make_archive.py, reads every file
+once so the page cache is warm for every run, then runs in ABBA order (decode, scan, scan,
+decode for two rounds):
+
+(a) bare decode: a spawned ProcessPoolExecutor, chunks of 8, at most workers * 4 chunks in
+    flight (the shape of indexer.pipeline), each file only opened, drafted with
+    indexer.features.reduce_decode (the scan's own draft request) and loaded;
+(b) `python -m indexer scan ROOT --db FRESH --workers W --quiet --json` in a subprocess: images/s
+    from its wall time (interpreter start included) and the images_per_s it reports;
+(c) their ratio (goal: scan >= 80% of bare decode);
+(d) an unchanged re-scan of the same archive into the last scan's database, files/s;
+(e) peak RSS of the scan parent and of its largest worker: the scan runs under a tiny wrapper
+    that runs `indexer` as `python -m indexer` would and then reads getrusage(RUSAGE_SELF) and
+    getrusage(RUSAGE_CHILDREN) (the pool's workers are reaped before the scan returns).
+
+Prints figures only; it is never part of the test run's pass/fail.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import make_archive  # noqa: E402  (a sibling script, not a package)
+
+CHUNK = 8  # files per task, as indexer.pipeline
+GOAL_RATIO = 0.80
+DEFAULT_WORKDIR = "/tmp/indexer-bench"
+
+# Runs `indexer` exactly as `python -m indexer` does, then reports on stderr the peak RSS (KiB) and
+# CPU seconds of this process (the scan parent) and of its reaped children (the decoding workers:
+# the largest one's peak RSS, all of their CPU time).
+SCAN_WRAPPER = """
+import json, resource, runpy, sys
+sys.argv = ["indexer", *sys.argv[1:]]
+code = 0
+try:
+    runpy.run_module("indexer", run_name="__main__", alter_sys=True)
+except SystemExit as exc:
+    code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+rss = {"parent_kib": me.ru_maxrss, "worker_kib": kids.ru_maxrss,
+       "parent_cpu_s": me.ru_utime + me.ru_stime, "worker_cpu_s": kids.ru_utime + kids.ru_stime}
+print("BENCH-RUSAGE " + json.dumps(rss), file=sys.stderr)
+sys.exit(code)
+"""
+
+
+@dataclass(frozen=True)
+class ScanRun:
+    """One `indexer scan` subprocess: its JSON summary, wall time and peak RSS."""
+
+    summary: dict[str, object]
+    wall_s: float
+    parent_rss_mib: float
+    worker_rss_mib: float  # 0 when no worker was started (nothing to decode)
+    parent_cpu_s: float
+    worker_cpu_s: float
+
+    def count(self, key: str) -> int:
+        return int(self.summary[key])  # type: ignore[call-overload]
+
+    @property
+    def elapsed_s(self) -> float:
+        return float(self.summary["elapsed_s"])  # type: ignore[arg-type]
+
+
+def run_scan(root: str, db: str, workers: int, batch: int = 256, *, fresh: bool) -> ScanRun:
+    """Run `indexer scan` in a subprocess (a fresh database if asked) and measure it."""
+    if fresh:
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(db + suffix):
+                os.remove(db + suffix)
+    cmd = [sys.executable, "-c", SCAN_WRAPPER, "scan", root, "--db", db, "--workers", str(workers),
+           "--batch", str(batch), "--quiet", "--json"]
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"indexer scan exited {proc.returncode}:\n{proc.stderr}")
+    rss = {}
+    for line in proc.stderr.splitlines():
+        if line.startswith("BENCH-RUSAGE "):
+            rss = json.loads(line.split(" ", 1)[1])
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    return ScanRun(summary, wall, rss.get("parent_kib", 0) / 1024, rss.get("worker_kib", 0) / 1024,
+                   rss.get("parent_cpu_s", 0.0), rss.get("worker_cpu_s", 0.0))
+
+
+def failure_summary(db: str) -> str:
+    """The errors a scan recorded, counted: why a run was discarded."""
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        rows = conn.execute("SELECT error, COUNT(*) FROM images WHERE error IS NOT NULL GROUP BY error").fetchall()
+    return "; ".join(f"{n} x {err}" for err, n in rows) or "no error recorded"
+
+
+def image_paths(root: str) -> list[str]:
+    paths = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        paths.extend(os.path.join(folder, f) for f in sorted(files) if f.upper().endswith(".JPG"))
+    return paths
+
+
+def warm_cache(paths: Sequence[str]) -> float:
+    """Read every file once, so every measurement sees the archive in the page cache."""
+    started = time.perf_counter()
+    for p in paths:
+        with open(p, "rb") as fh:
+            while fh.read(1 << 20):
+                pass
+    return time.perf_counter() - started
+
+
+def decode_chunk(paths: list[str]) -> int:
+    """Worker: open, draft as the scan does, load; nothing else."""
+    from PIL import Image
+
+    from indexer.features import reduce_decode
+
+    for p in paths:
+        with Image.open(p) as im:
+            reduce_decode(im)
+    return len(paths)
+
+
+def cpu_seconds(who: int) -> float:
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
+
+
+def bare_decode(paths: Sequence[str], workers: int) -> tuple[float, float]:
+    """Wall seconds for the pool to decode every path (pool start and shutdown included), and
+    the CPU seconds of this process and its workers meanwhile."""
+    cpu0 = cpu_seconds(resource.RUSAGE_SELF) + cpu_seconds(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    chunks = iter([list(paths[i:i + CHUNK]) for i in range(0, len(paths), CHUNK)])
+    done_files = 0
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=ctx) as ex:
+        pending: set[Future[int]] = set()
+        exhausted = False
+        while pending or not exhausted:
+            while not exhausted and len(pending) < workers * 4:
+                chunk = next(chunks, None)
+                if chunk is None:
+                    exhausted = True
+                else:
+                    pending.add(ex.submit(decode_chunk, chunk))
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            done_files += sum(f.result() for f in done)
+    assert done_files == len(paths)
+    wall = time.perf_counter() - started
+    return wall, cpu_seconds(resource.RUSAGE_SELF) + cpu_seconds(resource.RUSAGE_CHILDREN) - cpu0
+
+
+def _fmt(values: Sequence[float], digits: int = 1) -> list[str]:
+    return [f"{v:.{digits}f}" for v in values]
+
+
+def _row(label: str, cells: Sequence[str], mean: str = "", note: str = "") -> str:
+    cols = "".join(f"{c:>12}" for c in cells)
+    return f"{label:<40}{cols}{mean:>12}  {note}".rstrip()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("n", nargs="?", type=int, default=2000, help="images in the archive [2000]")
+    p.add_argument("--workers", type=int, default=2, help="decoding processes for both [2]")
+    p.add_argument("--rounds", type=int, default=2, help="decode/scan pairs, run in ABBA order [2]")
+    p.add_argument("--workdir", default=DEFAULT_WORKDIR, help=f"archive and databases [{DEFAULT_WORKDIR}]")
+    a = p.parse_args(argv)
+
+    os.makedirs(a.workdir, exist_ok=True)
+    info = make_archive.make_archive(os.path.join(a.workdir, f"archive-{a.n}"), a.n)
+    paths = image_paths(info.root)
+    db = os.path.join(a.workdir, f"scan-{a.n}.db")
+    warm_s = warm_cache(paths)
+
+    order = []
+    for r in range(a.rounds):
+        order += ["decode", "scan"] if r % 2 == 0 else ["scan", "decode"]
+    load_before = os.getloadavg()
+    decode_s: list[float] = []
+    decode_cpu: list[float] = []
+    notes: list[str] = []
+    scans: list[ScanRun] = []
+    for what in order:
+        if what == "decode":
+            wall_s, cpu_s = bare_decode(paths, a.workers)
+            decode_s.append(wall_s)
+            decode_cpu.append(cpu_s)
+        else:
+            for attempt in range(3):  # a run with failed files is not a measurement: say so, run it again
+                run = run_scan(info.root, db, a.workers, fresh=True)
+                if run.count("new") == len(paths) and not run.count("failed"):
+                    break
+                notes.append(f"scan run {len(scans) + 1} attempt {attempt + 1} discarded: {run.count('new')} new, "
+                             f"{run.count('failed')} failed ({failure_summary(db)})")
+            else:
+                raise RuntimeError(f"scan did not index every file: {run.summary}")
+            scans.append(run)
+    rescans = [run_scan(info.root, db, a.workers, fresh=False) for _ in range(a.rounds)]
+    for r in rescans:
+        if r.count("unchanged") != len(paths):
+            raise RuntimeError(f"re-scan did not find every file unchanged: {r.summary}")
+
+    load_after = os.getloadavg()
+    n = len(paths)
+    bare = [n / s for s in decode_s]
+    wall = [n / r.wall_s for r in scans]
+    reported = [float(r.summary["images_per_s"]) for r in scans]  # type: ignore[arg-type]
+    re_wall = [n / r.wall_s for r in rescans]
+    re_own = [n / r.elapsed_s if r.elapsed_s else float("inf") for r in rescans]
+    mean = statistics.fmean
+    ratio_wall, ratio_own = mean(wall) / mean(bare), mean(reported) / mean(bare)
+    ok = lambda ratio: "ok" if ratio >= GOAL_RATIO else "MISSES the goal"  # noqa: E731
+
+    import PIL
+    print(f"bench_scan: {n} images, {a.workers} workers, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}, Pillow {PIL.__version__}")
+    print(f"archive: {info.root}: {make_archive.describe(info)}")
+    print(f"page cache: warm; every file read once ({warm_s:.1f} s) before the first run, "
+          f"then runs in ABBA order: {', '.join(order)}")
+    print(f"load average (1 min) before/after the runs: {load_before[0]:.2f}/{load_after[0]:.2f} "
+          f"(the machine is {'busy' if max(load_before[0], load_after[0]) > 0.5 else 'quiet'})")
+    runs = [f"run {i + 1}" for i in range(a.rounds)]
+    print(_row("", runs, "mean"))
+    print(_row("(a) bare decode, images/s", _fmt(bare), f"{mean(bare):.1f}", "open + reduce_decode draft + load"))
+    print(_row("(b) scan, images/s by wall time", _fmt(wall), f"{mean(wall):.1f}", "subprocess, startup included"))
+    print(_row("    scan, reported images_per_s", _fmt(reported), f"{mean(reported):.1f}"))
+    print(_row("    scan wall s / reported elapsed_s", [f"{r.wall_s:.2f}/{r.elapsed_s:.2f}" for r in scans]))
+    print(_row("(c) ratio scan / bare (wall time)", [f"{w / b:.0%}" for w, b in zip(wall, bare)],
+               f"{ratio_wall:.0%}", f"goal >= {GOAL_RATIO:.0%}: {ok(ratio_wall)}"))
+    print(_row("    ratio scan / bare (reported rate)", [f"{w / b:.0%}" for w, b in zip(reported, bare)],
+               f"{ratio_own:.0%}", f"goal >= {GOAL_RATIO:.0%}: {ok(ratio_own)}"))
+    bare_ms = [1000 * c / n for c in decode_cpu]
+    scan_ms = [1000 * (r.parent_cpu_s + r.worker_cpu_s) / n for r in scans]
+    print(_row("    CPU ms/image, bare decode (all procs)", _fmt(bare_ms, 2), f"{mean(bare_ms):.2f}"))
+    print(_row("    CPU ms/image, scan parent + workers", _fmt(scan_ms, 2), f"{mean(scan_ms):.2f}",
+               "parent " + "/".join(f"{1000 * r.parent_cpu_s / n:.2f}" for r in scans)))
+    print(_row("    CPU ratio bare / scan", [f"{b / s:.0%}" for b, s in zip(bare_ms, scan_ms)],
+               f"{mean(bare_ms) / mean(scan_ms):.0%}", "the ratio on an idle machine, roughly"))
+    print(_row("(d) unchanged re-scan, files/s by wall", _fmt(re_wall, 0), f"{mean(re_wall):.0f}",
+               f"{n} unchanged, startup included"))
+    print(_row("    unchanged re-scan, files/s reported", _fmt(re_own, 0), f"{mean(re_own):.0f}", "n / elapsed_s"))
+    print(_row("(e) peak RSS scan parent, MiB", _fmt([r.parent_rss_mib for r in scans])))
+    print(_row("    peak RSS largest worker, MiB", _fmt([r.worker_rss_mib for r in scans])))
+    print(_row("    peak RSS re-scan parent, MiB", _fmt([r.parent_rss_mib for r in rescans])))
+    for note in notes:
+        print(f"note: {note}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
