@@ -91,8 +91,9 @@ class Pipeline:
         """Decode every item and hand results to `sink` in batches.
 
         A `None` in `items` means "nothing new for now" (watch): in-flight work is collected and
-        what is done is flushed. On KeyboardInterrupt the results already decoded are flushed
-        once more, the rest is dropped, and the interrupt propagates.
+        what is done is flushed. On KeyboardInterrupt the decoded results not yet handed to the
+        sink are flushed once more (a batch the sink was writing is not handed over again), the
+        rest is dropped, and the interrupt propagates.
         """
         buffer: list[ImageResult] = []
         last_flush = time.monotonic()
@@ -110,9 +111,11 @@ class Pipeline:
         def flush() -> None:
             nonlocal last_flush
             if buffer:
-                sink(list(buffer))
+                # emptied before the sink runs: an interrupt inside it must not hand the batch over twice
+                batch = list(buffer)
                 buffer.clear()
                 self._buffered = 0
+                sink(batch)
             last_flush = time.monotonic()
 
         try:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from imaging import make_archive, save_jpeg, scene
-from indexer import BusyError, Database, Filters, State, scan
+from indexer import BusyError, Database, Filters, RootError, State, scan
 from indexer.cli import cli
 from indexer.db import FEATURE_COLUMNS
 
@@ -433,10 +433,13 @@ def test_cli_prints_a_one_line_summary(archive, db_path, runner):
     assert len(r.stderr.strip().splitlines()) == 1
 
 
-def test_cli_refuses_a_root_that_does_not_exist(tmp_path, db_path, runner):
+def test_a_root_that_does_not_exist_is_refused(tmp_path, db_path, runner):
+    with Database(db_path, create=True) as db, pytest.raises(RootError, match="does not exist"):
+        scan(db, [str(tmp_path / "nope")], workers=1, progress=False)
     r = runner.invoke(cli, ["scan", str(tmp_path / "nope"), "--db", str(db_path), "--quiet"])
-    assert r.exit_code == 1
+    assert r.exit_code in (1, 2)  # an error or a usage error: either way a one-line reason, no traceback
     assert "does not exist" in r.stderr and "Traceback" not in r.output
+    assert table(db_path, "SELECT * FROM roots") == [] and table(db_path, "SELECT * FROM runs") == []
 
 
 @pytest.fixture
