@@ -492,14 +492,12 @@ def _pick_groups(table: FeatureTable, in_play: np.ndarray, gkey: np.ndarray, kep
 
 def _images(db: Database, table: FeatureTable, rows: np.ndarray, gkey: np.ndarray, labels: list[str],
             kept: np.ndarray) -> list[SelectedImage]:
-    ids = table.ids[rows]
-    paths = {p.id: p for p in q.image_paths(db, ids.tolist())}
-    out = []
-    for r, i in zip(rows.tolist(), ids.tolist()):
-        p = paths.get(i)
-        if p is not None:
-            out.append(SelectedImage(i, p.path, p.root, p.rel_path, labels[gkey[r]], not bool(kept[r])))
-    return out
+    ids = table.ids[rows].tolist()
+    paths = {p.id: p for p in q.image_paths(db, ids)}
+    groups = gkey[rows].tolist()
+    new = (~kept[rows]).tolist()
+    return [SelectedImage(i, p.path, p.root, p.rel_path, labels[g], n)
+            for i, g, n in zip(ids, groups, new) if (p := paths.get(i)) is not None]
 
 
 # -- diversity figures ---------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import QueryError
 from . import Database, read_only, utcnow
+from . import check_expression as check_shape
 
 VIEW = "image_view"
 
@@ -59,12 +60,6 @@ def register_functions(db: Database) -> None:
     db.conn.create_function("hamming", 2, _hamming, deterministic=True)
 
 
-def level_sql(n: int) -> str:
-    """A pure-SQL expression over image_view for the nth folder below the root (any n >= 1)."""
-    return (f"(CASE WHEN folder = '' THEN NULL ELSE json_extract('[' || replace(json_quote(folder), '/', '\",\"') "
-            f"|| ']', '$[{n - 1:d}]') END)")
-
-
 # -- user queries, read-only --------------------------------------------------------------------
 
 def _explain(exc: sqlite3.Error, what: str) -> QueryError:
@@ -81,13 +76,15 @@ def _user_sql(where: str | None) -> str:
     return f" WHERE (\n{where}\n)" if where else ""
 
 
-def check_expression(db: Database, expr: str, what: str) -> None:
-    """Compile `expr` against image_view without reading a row: a bad column fails here."""
+def check_expression(db: Database, expr: str, what: str = "--where") -> None:
+    """Refuse anything but one self-contained expression (db.check_expression), then compile it
+    against image_view without reading a row: a bad column or an attempt to write fails here."""
+    check_shape(expr, what)
     with read_only(db.conn):
         try:
             db.conn.execute(f"SELECT (\n{expr}\n) FROM {VIEW} LIMIT 0").fetchall()
         except sqlite3.Error as exc:
-            raise _explain(exc, what) from exc
+            raise _explain(exc, f"{what} expression") from exc
 
 
 def where_ids(db: Database, where: str) -> np.ndarray:
@@ -200,14 +197,16 @@ def image_paths(db: Database, ids: Sequence[int]) -> list[ImagePath]:
     """Paths of these images, in the order given (ids that are not live are left out)."""
     found: dict[int, ImagePath] = {}
     id_list = [int(i) for i in ids]
-    for start in range(0, len(id_list), 30_000):
-        chunk = id_list[start:start + 30_000]
-        rows = db.conn.execute(
-            "SELECT i.id, r.path, i.folder, i.name FROM images i JOIN roots r ON r.id = i.root_id "
-            "WHERE i.state = 'indexed' AND i.id IN (SELECT value FROM json_each(?))", (json.dumps(chunk),))
-        for i, root, folder, name in rows:
-            rel = f"{folder}/{name}" if folder else name
-            found[i] = ImagePath(i, f"{root}/{rel}", root, rel)
+    cur = db.conn.cursor()
+    cur.row_factory = None
+    for start in range(0, len(id_list), 100_000):
+        cur.execute(
+            "SELECT i.id, r.path, CASE WHEN i.folder = '' THEN i.name ELSE i.folder || '/' || i.name END "
+            "FROM json_each(?) j CROSS JOIN images i ON i.id = j.value JOIN roots r ON r.id = i.root_id "
+            "WHERE i.state = 'indexed'",  # CROSS JOIN: look each id up, never scan images
+            (json.dumps(id_list[start:start + 100_000]),))
+        for i, root, rel in cur:
+            found[i] = ImagePath(i, root + "/" + rel, root, rel)
     return [found[i] for i in id_list if i in found]
 
 
@@ -285,9 +284,9 @@ def next_round(db: Database, selection_id: int) -> int:
 
 
 def save_selection(db: Database, name: str, method: str, seed: int, params: dict[str, Any],
-                   ids: Sequence[int]) -> int:
-    """A new selection with these members as round 1."""
-    now = utcnow()
+                   ids: Sequence[int], now: str) -> int:
+    """A new selection with these members as round 1, made at `now` (UTC ISO-8601): images first
+    seen after it are the candidates of the next --extend."""
     with db.transaction() as c:
         cur = c.execute("INSERT INTO selections (name, created_at, updated_at, method, seed, params) "
                         "VALUES (?, ?, ?, ?, ?, ?)", (name, now, now, method, seed, json.dumps(params)))
@@ -297,9 +296,9 @@ def save_selection(db: Database, name: str, method: str, seed: int, params: dict
     return sid
 
 
-def extend_selection(db: Database, selection_id: int, rnd: int, params: dict[str, Any], ids: Sequence[int]) -> None:
-    """Add members as round `rnd` and store the updated parameters."""
-    now = utcnow()
+def extend_selection(db: Database, selection_id: int, rnd: int, params: dict[str, Any], ids: Sequence[int],
+                     now: str) -> None:
+    """Add members as round `rnd` (made at `now`) and store the updated parameters."""
     with db.transaction() as c:
         c.executemany("INSERT OR IGNORE INTO selection_members (selection_id, image_id, added_at, round) "
                       "VALUES (?, ?, ?, ?)", [(selection_id, int(i), now, rnd) for i in ids])
