@@ -12,7 +12,7 @@ from datetime import datetime
 from functools import lru_cache
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from .records import Features, ImageResult, WorkItem
 
@@ -65,13 +65,12 @@ def features_from_file(fp: str | os.PathLike[str] | object) -> Features:
             exif = im.getexif()
             reduced = reduce_decode(im)
     gray, rgb = to_gray_and_rgb(reduced)
-    g = np.asarray(gray, dtype=np.float64)
     color_variance, is_gray = color_stats(rgb)
     captured_at, make, model = exif_fields(exif)
     return Features(
         format=fmt, mode=mode, width=width, height=height,
         dhash=dhash(gray), ahash=ahash(gray), phash=phash(gray),
-        brightness=round(float(g.mean()), 3), color_variance=round(color_variance, 3), is_gray=is_gray,
+        brightness=round(float(np.asarray(gray).mean()), 3), color_variance=round(color_variance, 3), is_gray=is_gray,
         sharpness=round(sharpness(gray), 3), captured_at=captured_at, camera_make=make, camera_model=model,
     )
 
@@ -113,15 +112,24 @@ def to_gray_and_rgb(im: Image.Image) -> tuple[Image.Image, Image.Image | None]:
 
 
 def color_stats(rgb: Image.Image | None) -> tuple[float, bool]:
-    """Mean per-pixel variance across R, G, B, and whether the frame counts as gray."""
+    """Mean per-pixel variance across R, G, B, and whether the frame counts as gray.
+
+    Computed on channel planes (a reduction over a trailing axis of 3 is several times slower),
+    on every other row and column of the reduced image: the figures are means and shares, and
+    a quarter of the pixels estimates them to well under a level.
+    """
     if rgb is None:
         return 0.0, True
-    a = np.asarray(rgb, dtype=np.float32)
+    a = np.asarray(rgb)
     h = a.shape[0]
     if h >= 10:  # leave out the info bars at top and bottom: their logos are often coloured
         a = a[h // 10: h - h // 10]
-    variance = float(a.var(axis=2).mean())
-    chroma = a.max(axis=2) - a.min(axis=2)
+    if a.shape[0] >= 32 and a.shape[1] >= 32:
+        a = a[::2, ::2]
+    r, g, b = (a[..., i].astype(np.float32) for i in range(3))
+    m = (r + g + b) / 3.0
+    variance = float((((r - m) ** 2 + (g - m) ** 2 + (b - m) ** 2) / 3.0).mean())
+    chroma = np.maximum(np.maximum(r, g), b) - np.minimum(np.minimum(r, g), b)
     coloured = float((chroma > GRAY_CHROMA).mean())
     return variance, coloured < GRAY_SHARE
 
@@ -165,11 +173,11 @@ def sharpness(gray: Image.Image) -> float:
     w, h = gray.size
     if w != SHARPNESS_WIDTH:
         gray = gray.resize((SHARPNESS_WIDTH, max(1, round(h * SHARPNESS_WIDTH / w))), Image.Resampling.BILINEAR)
-    a = np.asarray(gray, dtype=np.float64)
+    a = np.asarray(gray, dtype=np.float32)
     if a.shape[0] < 3 or a.shape[1] < 3:
         return 0.0
     lap = a[1:-1, :-2] + a[1:-1, 2:] + a[:-2, 1:-1] + a[2:, 1:-1] - 4.0 * a[1:-1, 1:-1]
-    return float(lap.var())
+    return float(lap.var(dtype=np.float64))
 
 
 def exif_fields(exif: Image.Exif) -> tuple[str | None, str | None, str | None]:
@@ -212,6 +220,8 @@ def _describe(exc: BaseException) -> str:
     """One line naming the error, without the traceback."""
     if isinstance(exc, Image.DecompressionBombWarning | Image.DecompressionBombError):
         return f"decompression bomb refused: {exc}".splitlines()[0]
+    if isinstance(exc, UnidentifiedImageError):
+        return "UnidentifiedImageError: not an image Pillow can read (cannot identify image file)"
     if isinstance(exc, PermissionError):
         return f"permission denied: {exc.strerror or exc}"
     msg = " ".join(str(exc).split())

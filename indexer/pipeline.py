@@ -99,7 +99,6 @@ class Pipeline:
         last_flush = time.monotonic()
 
         def take(results: list[ImageResult]) -> None:
-            nonlocal last_flush
             for r in results:
                 if on_result:
                     on_result(r)

@@ -5,7 +5,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 
 from .db import Database, KnownFile
@@ -58,9 +58,21 @@ class Root:
     start: str  # the sub-folder to walk ('' for the whole root)
 
 
+# What a run decodes: given the resolved roots, the progress bar and the pipeline, the work items
+# (None = nothing new for now). Scan walks the roots; watch walks them, then follows events.
+Feed = Callable[[list[Root], Progress, Pipeline], Generator[WorkItem | None, None, None]]
+
+
 def normalize_root(path: str) -> str:
     p = os.path.normpath(os.path.abspath(os.path.expanduser(path)))
     return p.replace(os.sep, "/")
+
+
+def check_root_exists(raw: str) -> None:
+    path = normalize_root(raw)
+    if not os.path.isdir(path):
+        what = "does not exist" if not os.path.exists(path) else "is not a folder"
+        raise RootError(f"scan root {raw} {what}")
 
 
 def resolve_roots(db: Database, paths: Sequence[str]) -> list[Root]:
@@ -68,12 +80,9 @@ def resolve_roots(db: Database, paths: Sequence[str]) -> list[Root]:
     contains known roots absorbs them (their rows are re-rooted, not re-hashed)."""
     out = []
     for raw in paths:
+        check_root_exists(raw)
         path = normalize_root(raw)
-        if not os.path.isdir(path):
-            what = "does not exist" if not os.path.exists(path) else "is not a folder"
-            raise RootError(f"scan root {raw} {what}")
-        root = _known_root(db, path) or _new_root(db, path)
-        out.append(root)
+        out.append(_known_root(db, path) or _new_root(db, path))
     return out
 
 
@@ -142,7 +151,7 @@ class Scanner:
     def classify_folder(self, root: Root, listing: Listing) -> Iterator[WorkItem]:
         """Compare one folder's files with the index; yield those that need decoding."""
         known = self.db.files_in_folder(root.id, listing.folder)
-        restore: list[int] = []
+        restore: list[tuple[int, int | None, int | None]] = []
         for entry in listing.files:
             item = self.classify(root, listing.folder, entry, known.pop(entry.name, None), restore)
             if item is not None:
@@ -161,9 +170,10 @@ class Scanner:
             self.db.restore(restore)
 
     def classify(self, root: Root, folder: str, entry: FileEntry, k: KnownFile | None,
-                 restore: list[int]) -> WorkItem | None:
+                 restore: list[tuple[int, int | None, int | None]]) -> WorkItem | None:
         """The work item for one file on disk if it must be decoded; otherwise count what it is.
-        Unchanged files that were missing are appended to `restore` (written by the caller)."""
+        Unchanged files that were missing are appended to `restore` as (id, inode, device), for the
+        caller to write with Database.restore."""
         item = WorkItem(root.id, root.path, folder, entry.name, entry.size, entry.mtime_ns)
         if entry.error and k is not None and k.failed and (k.size, k.mtime_ns) == (0, 0) \
                 and k.state is not State.MISSING and not self.retry_errors:
@@ -180,7 +190,7 @@ class Scanner:
             self.counts.changed += 1
             return item
         elif k.state is State.MISSING:
-            restore.append(k.id)
+            restore.append((k.id, entry.inode, entry.device))
             self.counts.restored += 1
         elif k.failed and self.retry_errors:
             self.counts.changed += 1
@@ -253,16 +263,25 @@ class Scanner:
             self.counts.missing += len(gone)
 
     def run(self, paths: Sequence[str], params: dict[str, object] | None = None) -> ScanSummary:
-        roots = resolve_roots(self.db, paths)
+        return self.execute(paths, lambda roots, progress, pipe: self.work(roots, progress), params or {})
+
+    def execute(self, paths: Sequence[str], feed: Feed, params: dict[str, object], *,
+                flush_seconds: float = 5.0, on_batch: Callable[[list[ImageResult]], None] | None = None
+                ) -> ScanSummary:
+        """One run: take the writer lock, resolve roots, drive `feed` through the pool, record the run.
+
+        Nothing is written before the lock is held; a refused run leaves the database untouched.
+        """
+        for raw in paths:
+            check_root_exists(raw)
         self.run_id = self.db.start_run(self.command, {
-            "roots": [r.path + ("/" + r.start if r.start else "") for r in roots], "workers": self.workers,
-            "batch": self.batch, "include": list(self.filters.include), "exclude": list(self.filters.exclude),
-            "hidden": self.filters.hidden, "retry_errors": self.retry_errors, **(params or {}),
+            "roots": [normalize_root(p) for p in paths], "workers": self.workers, "batch": self.batch,
+            "include": list(self.filters.include), "exclude": list(self.filters.exclude),
+            "hidden": self.filters.hidden, "retry_errors": self.retry_errors, **params,
         })
         started = time.monotonic()
-        progress = Progress("scan", enabled=self.progress_enabled)
-        if progress.enabled:
-            threading.Thread(target=self._count_total, args=(roots, progress), daemon=True).start()
+        progress = Progress(self.command, enabled=self.progress_enabled)
+        status, error, items = "failed", None, None
 
         def on_result(result: ImageResult) -> None:
             if result.error and not result.vanished:
@@ -272,17 +291,25 @@ class Scanner:
         def sink(results: list[ImageResult]) -> None:
             self.store(results)
             self.db.heartbeat(self.run_id, self.counts.as_dict())  # type: ignore[arg-type]
+            if on_batch:
+                on_batch(results)
 
-        status, error = "completed", None
         try:
-            with Pipeline(self.workers, batch=self.batch) as pipe:
-                pipe.run(self.work(roots, progress), sink, on_result)
+            roots = resolve_roots(self.db, paths)
+            if progress.enabled:
+                threading.Thread(target=self._count_total, args=(roots, progress), daemon=True).start()
+            with Pipeline(self.workers, batch=self.batch, flush_seconds=flush_seconds) as pipe:
+                items = feed(roots, progress, pipe)
+                pipe.run(items, sink, on_result)
+            status = "completed"
         except KeyboardInterrupt:
             status = "interrupted"
         except BaseException as exc:
-            status, error = "failed", str(exc)
+            error = str(exc)
             raise
         finally:
+            if items is not None:
+                items.close()  # a watcher's observer stops in its feed's finally
             progress.close()
             elapsed = time.monotonic() - started
             self.db.finish_run(self.run_id, status, self.counts.as_dict(), elapsed, error,

@@ -23,11 +23,10 @@ from watchdog.observers.polling import PollingObserver
 
 from .db import Database
 from .discover import FileEntry, Filters, walk
-from .errors import Interrupted
 from .pipeline import Pipeline
 from .progress import Progress
 from .records import ImageResult, WorkItem
-from .scan import Root, Scanner, ScanSummary, resolve_roots, root_available
+from .scan import Root, Scanner, ScanSummary, root_available
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +87,6 @@ class Watcher:
         self.roots: list[Root] = []
         self.watches: dict[int, ObservedWatch | None] = {}
         self.catch_up: list[Root] = []
-        self.stopping = False
         self.committed = 0
         self._available: dict[int, bool] = {}
 
@@ -216,7 +214,7 @@ class Watcher:
                 continue
             root, folder, name = loc
             entry = FileEntry(name, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
-            restore: list[int] = []
+            restore: list[tuple[int, int | None, int | None]] = []
             item = self.scanner.classify(root, folder, entry, self.db.known_file(root.id, folder, name), restore)
             if restore:
                 self.db.restore(restore)
@@ -251,15 +249,30 @@ class Watcher:
 
     # -- the run -----------------------------------------------------------------------------------
 
-    def _feed(self, observer: BaseObserver, progress: Progress, pipe: Pipeline) -> Iterator[WorkItem | None]:
+    def _feed(self, roots: list[Root], progress: Progress, pipe: Pipeline) -> Iterator[WorkItem | None]:
+        self.roots = roots
+        # watchdog warns when a new sub-folder's inotify watch replaces one it already had; harmless.
+        warnings.filterwarnings("ignore", message="Callback with id", category=RuntimeWarning)
+        observer: BaseObserver = PollingObserver(timeout=self.poll_interval) if self.polling else Observer()
+        for root in roots:  # watch before catching up, so nothing arriving meanwhile is lost
+            self._schedule(observer, root)
+        observer.start()
+        try:
+            yield from self._follow(observer, progress, pipe)
+        finally:
+            observer.stop()
+            observer.join(10)
+
+    def _follow(self, observer: BaseObserver, progress: Progress, pipe: Pipeline) -> Iterator[WorkItem | None]:
         yield from self.scanner.work(self.roots, progress)
         yield None  # flushes the last partial chunk into the pool
         while pipe.busy:  # let the catch-up land before saying so
             yield None
-        self.report(f"watch: caught up ({self.scanner.counts.new} new, {self.scanner.counts.changed} changed, "
-                    f"{self.scanner.counts.missing} missing); watching for changes")
+        c = self.scanner.counts
+        self.report(f"watch: caught up ({c.new} new, {c.changed} changed, {c.missing} missing); "
+                    "watching for changes")
         last_root_check = last_beat = time.monotonic()
-        while not self.stopping:
+        while True:
             now = time.monotonic()
             if now - last_root_check >= ROOT_CHECK_SECONDS:
                 self._check_roots(observer)
@@ -278,56 +291,15 @@ class Watcher:
                 yield None
                 time.sleep(IDLE_SLEEP)
 
+    def _batch_done(self, results: list[ImageResult]) -> None:
+        self.committed += len(results)
+        failed = sum(1 for r in results if r.error)
+        self.report(f"watch: committed {len(results)} images ({failed} failed); {self.committed} this run")
+
     def run(self, paths: Sequence[str]) -> ScanSummary:
-        self.roots = resolve_roots(self.db, paths)
-        sc = self.scanner
-        sc.run_id = self.db.start_run("watch", {
-            "roots": [r.path + ("/" + r.start if r.start else "") for r in self.roots], "workers": sc.workers,
-            "batch": sc.batch, "settle": self.settle, "polling": self.polling,
-            "include": list(sc.filters.include), "exclude": list(sc.filters.exclude), "hidden": sc.filters.hidden,
-        })
-        # watchdog warns when a new sub-folder's inotify watch replaces one it already had; harmless.
-        warnings.filterwarnings("ignore", message="Callback with id", category=RuntimeWarning)
-        observer: BaseObserver = PollingObserver(timeout=self.poll_interval) if self.polling else Observer()
-        for root in self.roots:  # watch before catching up, so nothing arriving meanwhile is lost
-            self._schedule(observer, root)
-        observer.start()
-        progress = Progress("watch", enabled=sc.progress_enabled)
-        started = time.monotonic()
-
-        def on_result(result: ImageResult) -> None:
-            if result.error and not result.vanished:
-                sc.counts.failed += 1
-            progress.update(1)
-
-        def sink(results: list[ImageResult]) -> None:
-            sc.store(results)
-            self.db.heartbeat(sc.run_id, sc.counts.as_dict())  # type: ignore[arg-type]
-            self.committed += len(results)
-            failed = sum(1 for r in results if r.error)
-            self.report(f"watch: committed {len(results)} images ({failed} failed); {self.committed} this run")
-
-        status, error = "interrupted", None
-        try:
-            with Pipeline(sc.workers, batch=sc.batch, flush_seconds=1.0) as pipe:
-                pipe.run(self._feed(observer, progress, pipe), sink, on_result)
-            status = "completed"
-        except KeyboardInterrupt:
-            status = "interrupted"
-        except BaseException as exc:
-            status, error = "failed", str(exc)
-            raise
-        finally:
-            observer.stop()
-            observer.join(10)
-            progress.close()
-            elapsed = time.monotonic() - started
-            self.db.finish_run(sc.run_id, status, sc.counts.as_dict(), elapsed, error,
-                               [{"path": p.path, "error": p.error} for p in sc.problems])
-        summary = ScanSummary(sc.run_id, status, sc.counts, elapsed, sc.problems)
-        if status == "interrupted":
-            raise Interrupted(summary)
-        return summary
+        """Until Ctrl-C/SIGTERM (raised as Interrupted with the summary of the run)."""
+        return self.scanner.execute(paths, self._feed, {"settle": self.settle, "polling": self.polling},
+                                    flush_seconds=1.0, on_batch=self._batch_done)
 
 
 def watch(db: Database, roots: Sequence[str], **options: object) -> ScanSummary:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from imaging import make_archive, save_jpeg, scene
+from imaging import save_jpeg, scene
 from indexer import BusyError, Database, Filters, RootError, State, scan
 from indexer.cli import cli
 from indexer.db import FEATURE_COLUMNS
@@ -204,10 +204,6 @@ def test_restored_file_is_indexed_again_without_decoding(indexed, db_path, tmp_p
     assert decode_stamps(db_path) == before  # attempts, indexed_at, run_id untouched
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: Database.restore only resets state/missing_since and keeps the old inode and device, so a "
-    "file restored from a copy (new inode) and later renamed is not found by find_by_inode: it is "
-    "decoded again as new and its old row stays behind as 'missing'"))
 def test_restored_file_can_then_be_moved(indexed, db_path, tmp_path):
     path = indexed / CAM1 / "IMG_0002.JPG"
     backup = tmp_path / "backup.JPG"
@@ -348,6 +344,12 @@ def test_include_and_exclude_globs(archive, db_path, runner):
     assert params["exclude"] == ["cam02", "*_0006.JPG"] and params["include"] == []
 
 
+def test_globs_ignore_case_like_the_extension_check(archive, db_path):
+    s = run_scan(archive, db_path, filters=Filters(include=("*_000[12].jpg",), exclude=("CAM02",)))
+    assert s.counts.new == 2
+    assert {k for k in rows(db_path)} == {(CAM1, "IMG_0001.JPG"), (CAM1, "IMG_0002.JPG")}
+
+
 def test_a_filtered_scan_does_not_mark_filtered_out_files_missing(indexed, db_path):
     s = run_scan(indexed, db_path, filters=Filters(exclude=("cam02",)))
     assert s.counts.missing == 0
@@ -477,10 +479,6 @@ def test_a_second_scan_at_once_is_refused(indexed, db_path, runner, live_pid):
     assert decode_stamps(db_path) == before
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: Scanner.run calls resolve_roots (which adds a roots row and absorbs inner roots) before "
-    "start_run refuses with BusyError, so a refused scan of a parent folder re-roots the live scan's "
-    "images and deletes its root row under it"))
 def test_a_refused_scan_changes_no_root(indexed, db_path, live_pid):
     # the refused scan of a parent folder must not re-root the live scan's images under its feet
     insert_running(db_path, live_pid)

@@ -191,13 +191,14 @@ class Database:
                 [(now, i) for i in ids],
             )
 
-    def restore(self, ids: Sequence[int]) -> None:
-        """Files back on disk unchanged: live again with the features they had."""
+    def restore(self, found: Sequence[tuple[int, int | None, int | None]]) -> None:
+        """Files back on disk unchanged, as (id, inode, device): live again with the features they
+        had, under their current identity (a file restored from a copy has a new inode)."""
         with self.transaction() as c:
             c.executemany(
                 "UPDATE images SET state = CASE WHEN error IS NULL THEN 'indexed' ELSE 'failed' END, "
-                "missing_since = NULL WHERE id = ?",
-                [(i,) for i in ids],
+                "missing_since = NULL, inode = ?, device = ? WHERE id = ?",
+                [(inode, device, i) for i, inode, device in found],
             )
 
     def move(self, image_id: int, root_id: int, folder: str, name: str) -> None:
