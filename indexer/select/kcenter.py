@@ -20,7 +20,7 @@ its nearest pick is at most the farthest-point radius over the units plus eps (c
 figures are always computed exactly, over all images). With eps = 0 only identical
 consecutive images collapse: plain farthest-point over all images. Measured on the synthetic
 1M-row archive (100 cameras, 50k scenes, 260k bursts): runs leave ~300k units, k = 1000 takes
-0.7-1.5 s and the largest distance is 71 against 67 for eps = 0 (5.9 s) and ~88 for random
+0.7-1.4 s and the largest distance is 71 against 67 for eps = 0 (5.9 s) and 87 for random
 subsets; the mean distance is unchanged (50). Trying other radii on 100k rows: eps 8-20 all
 cost 3-5 units of the largest distance, eps 16 collapses the most (runs are not monotonic in
 eps: a new run starts at the first image too far from its leader).
