@@ -33,6 +33,6 @@ def cli(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(levelname)s: %(message)s")
 
 
-from . import export, scan, select, status, watch  # noqa: E402  (registers the commands)
+from . import export, report, scan, select, status, watch  # noqa: E402  (registers the commands)
 
-__all__ = ["cli", "export", "scan", "select", "status", "watch"]
+__all__ = ["cli", "export", "report", "scan", "select", "status", "watch"]

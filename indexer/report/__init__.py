@@ -1,0 +1,94 @@
+"""`indexer report`: one self-contained HTML page showing the index and a selection.
+
+    data.py    gathers everything to show as plain records (records.py) from the index
+    thumbs.py  makes cached thumbnails in parallel with the scan's reduced decode
+    html.py    renders index.html (inline CSS, inline SVG charts from chart.py, no script)
+
+`make_report` is the one function the command calls. It never prints; the progress bar of the
+thumbnails goes to stderr like scan's.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from ..db import Database
+from .data import gather
+from .html import render
+from .records import ReportData, ReportError, ReportSummary, Thumb, ThumbStats
+from .thumbs import thumbnails
+
+INDEX = "index.html"
+
+
+def make_report(db: Database, out: str | os.PathLike[str], *, per: str | None = None, where: str | None = None,
+                selection: str | None = None, target: int | None = None, fraction: float | None = None,
+                total: int | None = None, balance: bool = False, method: str | None = None,
+                seed: int | None = None, burst_gap: float | None = None, pairs: int = 24, thumb_size: int = 160,
+                workers: int | None = None, progress: bool | None = None) -> ReportSummary:
+    """Write out/index.html (and out/thumbs/) for the images of
+    the index matching `where`, grouped by `per`, showing saved selection `selection` or one made
+    now with target/fraction/total (balance, method, seed), or no selection."""
+    started = time.monotonic()
+    options = _select_options(selection, target, fraction, total, balance, method, seed)
+    if not 16 <= thumb_size <= 1024:
+        raise ReportError(f"--thumb-size must be between 16 and 1024 px, got {thumb_size}")
+    folder = _out_folder(db, Path(out))
+    data = gather(db, per=per, where=where, selection=selection, select_options=options, burst_gap=burst_gap,
+                  pairs=pairs, seed=seed or 0)
+    shown = data.shown_images()
+    thumbs, stats = thumbnails(folder, [(im.id, im.path) for im in shown], px=thumb_size, workers=workers,
+                               progress=progress)
+    pngs: list[str] = []
+    index = folder / INDEX
+    _write_atomic(index, render(data, thumbs, pngs))
+    groups_kept = sum(g.kept for g in data.groups) if data.selection else None
+    return ReportSummary(str(index), data.overview.images, len(data.groups), groups_kept, stats, pngs,
+                         round(time.monotonic() - started, 3), data.notes)
+
+
+def _select_options(selection: str | None, target: int | None, fraction: float | None, total: int | None,
+                    balance: bool, method: str | None, seed: int | None) -> dict[str, Any] | None:
+    given = {k: v for k, v in (("target", target), ("fraction", fraction), ("total", total)) if v is not None}
+    if selection is not None and (given or balance or method or seed is not None):
+        raise ReportError("--selection NAME shows a saved selection as it is: leave out --target, --fraction, "
+                          "--total, --balance, --method and --seed")
+    if not given:
+        if balance or method or seed is not None:
+            raise ReportError("--balance, --method and --seed go with --target N, --fraction F or --total N")
+        return None
+    return {**given, "balance": balance, "method": method, "seed": seed}
+
+
+def _out_folder(db: Database, out: Path) -> Path:
+    """The report folder, made if needed; refused inside a scan root (the next scan would index
+    the thumbnails) and when it is a file."""
+    if out.exists() and not out.is_dir():
+        raise ReportError(f"--out {out} is a file, not a folder")
+    resolved = out.resolve()
+    for r in db.root_summaries():
+        root = Path(r["path"])
+        if resolved == root or root in resolved.parents:
+            raise ReportError(f"--out {out} is inside the scan root {root}: the next scan would index the "
+                              "thumbnails; choose a folder outside the archive")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ReportError(f"cannot make the report folder {out}: {exc.strerror or exc}") from exc
+    return out
+
+
+def _write_atomic(path: Path, content: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(content, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ReportError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+__all__ = ["ReportData", "ReportError", "ReportSummary", "Thumb", "ThumbStats", "gather",
+           "make_report", "render", "thumbnails"]

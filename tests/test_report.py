@@ -1,0 +1,468 @@
+"""`indexer report` as users meet it: the page is parsed back (stdlib html.parser) and checked
+against the database: counts by state, groups and buckets, grids capped at 100, kept marks,
+failed files, verification pairs; hostile file names, missing sources, the thumbnail cache,
+and one-line errors."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner, Result
+
+from imaging import make_archive, save_jpeg, scene
+from indexer.cli import cli
+
+HOSTILE_DIR = 'cam<i>"03"&amp;'
+HOSTILE_NAME = "evil <script>alert('x') \"q\" & b\nline2.JPG"  # no '/': that would make a folder
+BURST = 130  # near-identical frames in one folder: a bucket over the grid limit of 100
+
+
+def invoke(runner: CliRunner, *args: object) -> Result:
+    return runner.invoke(cli, [str(a) for a in args])
+
+
+def ok(r: Result) -> Result:
+    assert r.exit_code == 0, f"exit {r.exit_code}\nstdout: {r.stdout}\nstderr: {r.stderr}\n{r.exception!r}"
+    return r
+
+
+def one_line_error(r: Result, contains: str) -> str:
+    assert r.exit_code == 1, f"exit {r.exit_code}\nstdout: {r.stdout}\nstderr: {r.stderr}"
+    assert isinstance(r.exception, SystemExit), repr(r.exception)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), r.stderr
+    assert contains.lower() in lines[0].lower(), lines[0]
+    return lines[0]
+
+
+def build_archive(root: Path, *, burst: int = 0) -> None:
+    """12 generated frames (2 cameras, day and night), a hostile name in a hostile folder, an
+    odd-sized frame, a corrupt file, and optionally a long burst of one scene."""
+    make_archive(root)
+    save_jpeg(scene(77, (320, 240)), root / "site2" / HOSTILE_DIR / HOSTILE_NAME, taken="2024:05:03 12:00:00")
+    save_jpeg(scene(78, (320, 240), gray=True), root / "site2" / HOSTILE_DIR / "IMG_0002.JPG",
+              taken="2024:05:03 23:00:00")
+    save_jpeg(scene(79, (200, 100)), root / "site1" / "cam01" / "IMG_0099.JPG", taken="2024:05:01 18:00:00")
+    (root / "site1" / "cam01" / "BROKEN.JPG").write_bytes(b"\xff\xd8\xff\xe0 this is not a jpeg")
+    for i in range(burst):
+        save_jpeg(scene(5, (160, 120), shift=i % 3), root / "site3" / "burst" / f"IMG_{i + 1:04d}.JPG",
+                  taken=f"2024:05:05 12:{i // 60:02d}:{i % 60:02d}")
+
+
+def scan(runner: CliRunner, root: Path, db: Path) -> None:
+    ok(invoke(runner, "scan", root, "--db", db, "--workers", "1", "--quiet"))
+
+
+def report(runner: CliRunner, db: Path, out: Path, *args: object) -> Result:
+    return ok(invoke(runner, "report", "--db", db, "--out", out, "--workers", "1", *args))
+
+
+# -- reading the page back -------------------------------------------------------------------------
+
+class Page(HTMLParser):
+    """Grids (bucket -> figures), pairs, outlier rows, failed rows, group sections, text."""
+
+    def __init__(self, source: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.grids: list[dict] = []
+        self.pairs: list[dict] = []
+        self.outliers: dict[str, list[dict]] = {}
+        self.failed: list[list[str]] = []
+        self.groups: list[str] = []
+        self.states = ""
+        self.selection_kept: int | None = None
+        self.text: list[str] = []
+        self._divs: list[object] = []
+        self._figure: dict | None = None
+        self._row: list[str] | None = None
+        self._cell: list[str] | None = None
+        self.feed(source)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        classes = a.get("class", "").split()
+        if tag == "div":
+            holder: object = None
+            if "grid" in classes:
+                holder = {"group": a["data-group"], "bucket": int(a["data-bucket"]), "size": int(a["data-size"]),
+                          "figures": []}
+                self.grids.append(holder)
+            elif "pair" in classes:
+                holder = {"excluded": int(a["data-excluded"]), "nearest": int(a["data-nearest"]),
+                          "distance": int(a["data-distance"]), "figures": []}
+                self.pairs.append(holder)
+            elif "data-outliers" in a:
+                holder = {"figures": []}
+                self.outliers[a["data-outliers"]] = holder["figures"]
+            elif "data-states" in a:
+                self.states = a["data-states"]
+            self._divs.append(holder)
+        elif tag == "figure":
+            self._figure = {"id": int(a["data-id"]), "kept": a.get("data-kept"), "classes": classes, "src": None}
+            for holder in reversed(self._divs):
+                if isinstance(holder, dict):
+                    holder["figures"].append(self._figure)
+                    break
+        elif tag == "img" and self._figure is not None:
+            self._figure["src"] = a["src"]
+        elif tag == "section" and "group" in classes:
+            self.groups.append(a["data-group"])
+        elif tag == "tr" and "failed" in classes:
+            self._row = []
+        elif tag == "td" and self._row is not None:
+            self._cell = []
+        elif tag == "p" and "data-kept" in a:
+            self.selection_kept = int(a["data-kept"])
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "div" and self._divs:
+            self._divs.pop()
+        elif tag == "figure":
+            self._figure = None
+        elif tag == "td" and self._row is not None and self._cell is not None:
+            self._row.append("".join(self._cell))
+            self._cell = None
+        elif tag == "tr" and self._row is not None:
+            self.failed.append(self._row)
+            self._row = None
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+        if self._cell is not None:
+            self._cell.append(data)
+
+    def grid_figures(self) -> list[dict]:
+        return [f for g in self.grids for f in g["figures"]]
+
+
+def read_page(out: Path) -> tuple[str, Page]:
+    source = (out / "index.html").read_text(encoding="utf-8")
+    return source, Page(source)
+
+
+# -- the database, read directly -------------------------------------------------------------------
+
+def db_rows(db: Path, sql: str, params: tuple = ()) -> list[tuple]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def member_ids(db: Path, name: str) -> set[int]:
+    return {r[0] for r in db_rows(db, "SELECT m.image_id FROM selection_members m JOIN selections s "
+                                      "ON s.id = m.selection_id WHERE s.name = ?", (name,))}
+
+
+def buckets_json(runner: CliRunner, db: Path, *args: object) -> list[dict]:
+    return json.loads(ok(invoke(runner, "buckets", "--db", db, "--json", *args)).stdout)
+
+
+# -- fixtures --------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def scanned(tmp_path_factory) -> tuple[Path, Path]:
+    """A scanned archive with a saved selection `kept` (2 per level-2 folder); read-only for tests."""
+    base = tmp_path_factory.mktemp("report")
+    root, db = base / "archive", base / "index.db"
+    build_archive(root, burst=BURST)
+    runner = CliRunner()
+    scan(runner, root, db)
+    ok(invoke(runner, "select", "--db", db, "--target", 2, "--per", "level:2", "--save", "kept"))
+    return root, db
+
+
+@pytest.fixture(scope="module")
+def saved_report(scanned, tmp_path_factory) -> tuple[Path, Result]:
+    """The report of selection `kept`, made once with two worker processes."""
+    root, db = scanned
+    out = tmp_path_factory.mktemp("out") / "report"
+    r = ok(invoke(CliRunner(), "report", "--db", db, "--out", out, "--selection", "kept", "--workers", 2))
+    return out, r
+
+
+@pytest.fixture
+def small(tmp_path: Path, runner: CliRunner) -> tuple[Path, Path]:
+    """A fresh small archive and index a test may change."""
+    root, db = tmp_path / "archive", tmp_path / "index.db"
+    build_archive(root)
+    scan(runner, root, db)
+    return root, db
+
+
+# -- content against the database ------------------------------------------------------------------
+
+def test_prints_the_page_path_and_a_summary(saved_report):
+    out, r = saved_report
+    assert r.stdout.strip() == str(out / "index.html")
+    assert "report:" in r.stderr and "thumbnails" in r.stderr
+
+
+def test_states_match_the_database(scanned, saved_report):
+    _, db = scanned
+    out, _ = saved_report
+    _, page = read_page(out)
+    states = dict(kv.split("=") for kv in page.states.split())
+    expected = {s: 0 for s in ("indexed", "failed", "missing")}
+    expected.update({s: n for s, n in db_rows(db, "SELECT state, COUNT(*) FROM images GROUP BY state")})
+    assert {k: int(v) for k, v in states.items()} == expected
+    assert expected["failed"] == 1
+
+
+def test_groups_and_buckets_match_the_bucket_table(scanned, saved_report):
+    _, db = scanned
+    out, _ = saved_report
+    _, page = read_page(out)
+    table = buckets_json(CliRunner(), db, "--per", "level:2")
+    assert page.groups == [g["group"] for g in table]  # natural order, every group
+    want = {(g["group"], b["key"]): b["count"] for g in table for b in g["buckets"]}
+    got = {(g["group"], g["bucket"]): g["size"] for g in page.grids}
+    assert got == want
+    for g in page.grids:
+        assert len(g["figures"]) == min(g["size"], 100)
+        ids = [f["id"] for f in g["figures"]]
+        assert len(set(ids)) == len(ids)
+    assert max(g["size"] for g in page.grids) > 100, "the burst should fill one bucket past the grid limit"
+
+
+def test_grids_are_in_natural_order(scanned, saved_report):
+    _, db = scanned
+    out, _ = saved_report
+    _, page = read_page(out)
+    paths = {i: f"{f}/{n}" for i, f, n in db_rows(db, "SELECT id, folder, name FROM images")}
+    for g in page.grids:
+        names = [paths[f["id"]] for f in g["figures"]]
+        from natsort import natsorted, ns
+        assert names == natsorted(names, alg=ns.PATH | ns.IGNORECASE)
+
+
+def test_kept_marks_are_the_selection_members(scanned, saved_report):
+    _, db = scanned
+    out, _ = saved_report
+    _, page = read_page(out)
+    members = member_ids(db, "kept")
+    figures = page.grid_figures()
+    assert {f["id"] for f in figures if f["kept"] == "1"} == members
+    assert all(f["kept"] in ("0", "1") for f in figures)
+    assert all(("k" in f["classes"]) == (f["kept"] == "1") for f in figures)
+    assert page.selection_kept == len(members)
+
+
+def test_failed_files_are_listed_with_their_reasons(scanned, saved_report):
+    _, db = scanned
+    out, _ = saved_report
+    _, page = read_page(out)
+    want = db_rows(db, "SELECT r.path || '/' || i.folder || '/' || i.name, i.error FROM images i "
+                       "JOIN roots r ON r.id = i.root_id WHERE i.state = 'failed'")
+    assert len(want) == 1
+    assert sorted((row[0], row[1]) for row in page.failed) == sorted(want)
+    assert "BROKEN.JPG" in page.failed[0][0] and page.failed[0][1]
+
+
+def test_verification_pairs_show_the_nearest_kept_image(scanned, saved_report):
+    from indexer.select import Pool, pairwise
+
+    _, db = scanned
+    out, _ = saved_report
+    _, page = read_page(out)
+    members = member_ids(db, "kept")
+    assert 0 < len(page.pairs) <= 24
+    rows = {r[0]: r for r in db_rows(db, "SELECT id, dhash, ahash, phash, brightness, color_variance, is_gray, "
+                                         "folder FROM images WHERE state = 'indexed'")}
+
+    def level2(i: int) -> str:
+        return rows[i][7].split("/")[1]
+
+    for p in page.pairs:
+        assert p["excluded"] not in members and p["nearest"] in members
+        assert level2(p["excluded"]) == level2(p["nearest"])
+        assert [f["id"] for f in p["figures"]] == [p["excluded"], p["nearest"]]
+        for f in p["figures"]:
+            assert (out / f["src"]).is_file()
+        kept = sorted(m for m in members if level2(m) == level2(p["excluded"]))
+        ids = [p["excluded"], *kept]
+        pool = Pool(*(np.array([rows[i][c] for i in ids]) for c in range(1, 7)), sequence=np.full(len(ids), -1))
+        d = pairwise(pool, np.array([0]), np.arange(1, len(ids)))[0]
+        assert p["distance"] == int(d.min())
+        assert p["distance"] == int(d[kept.index(p["nearest"])])
+
+
+def test_every_thumbnail_exists_and_outliers_are_listed(saved_report):
+    out, _ = saved_report
+    source, page = read_page(out)
+    for f in page.grid_figures():
+        assert f["src"].startswith("thumbs/") and (out / f["src"]).is_file()
+    assert len(page.outliers["darkest"]) == 10 and len(page.outliers["blurriest"]) == 10
+    assert page.outliers["size-200x100"], "the 200x100 frame is an odd size"
+    assert "<script" not in source.lower()  # the page needs no script at all
+
+
+def test_hostile_names_are_escaped(scanned, saved_report):
+    out, _ = saved_report
+    source, page = read_page(out)
+    assert "<script" not in source.lower() and 'cam<i>"' not in source
+    text = "".join(page.text)
+    shown = HOSTILE_NAME.replace("\n", "\u240a")
+    assert shown in text  # the file name, newline made visible, as text
+    assert HOSTILE_DIR in page.groups  # the folder as a group label, round-tripped through an attribute
+    assert "&lt;script&gt;" in source and "&quot;q&quot;" in source
+
+
+def test_thumbnails_use_the_reduced_decode(tmp_path, monkeypatch):
+    import indexer.features
+    from indexer.report.thumbs import make_thumbnail
+
+    src = save_jpeg(scene(3, (1600, 1200)), tmp_path / "big.JPG")
+    seen = []
+    real = indexer.features.reduce_decode
+
+    def spy(im):
+        out = real(im)
+        seen.append(out.size)
+        return out
+
+    monkeypatch.setattr(indexer.features, "reduce_decode", spy)
+    make_thumbnail(str(src), str(tmp_path / "t.jpg"), 160)
+    assert seen == [(200, 150)]  # decoded at 1/8, never at 1600x1200
+    from PIL import Image
+    with Image.open(tmp_path / "t.jpg") as t:
+        assert max(t.size) == 160
+
+
+# -- selections made now, and none --------------------------------------------------------------------
+
+def test_report_without_selection_has_no_marks_or_pairs(scanned, tmp_path, runner):
+    _, db = scanned
+    report(runner, db, tmp_path / "r", "--per", "level:2", "--where", "is_gray = 0")
+    source, page = read_page(tmp_path / "r")
+    assert page.grids and not page.pairs and page.selection_kept is None
+    assert all(f["kept"] is None for f in page.grid_figures())
+    n = db_rows(db, "SELECT COUNT(*) FROM images WHERE state = 'indexed' AND is_gray = 0")[0][0]
+    assert sum(g["size"] for g in page.grids) == n
+
+
+def test_selection_made_now_matches_indexer_select(scanned, tmp_path, runner):
+    _, db = scanned
+    args = ("--per", "level:1", "--target", 3, "--method", "kcenter", "--seed", 5)
+    report(runner, db, tmp_path / "r", *args)
+    _, page = read_page(tmp_path / "r")
+    chosen = json.loads(ok(invoke(runner, "select", "--db", db, *args, "--format", "json")).stdout)
+    assert {f["id"] for f in page.grid_figures() if f["kept"] == "1"} == {im["id"] for im in chosen["images"]}
+    assert page.groups == [g["label"] for g in chosen["groups"]]
+
+
+# -- files on disk ---------------------------------------------------------------------------------
+
+def test_missing_and_unreadable_sources_get_placeholders(small, tmp_path, runner):
+    root, db = small
+    gone = root / "site1" / "cam01" / "IMG_0001.JPG"
+    gone.unlink()
+    bad = root / "site2" / "cam02" / "IMG_0002.JPG"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 overwritten with junk after the scan")
+    r = report(runner, db, tmp_path / "r", "--per", "level:2")
+    assert "2 placeholders" in r.stderr
+    _, page = read_page(tmp_path / "r")
+    ids = {n: i for i, n in db_rows(db, "SELECT id, folder || '/' || name FROM images")}
+    by_id = {f["id"]: f for f in page.grid_figures()}
+    assert by_id[ids["site1/cam01/IMG_0001.JPG"]]["src"] == "thumbs/missing.svg"
+    assert by_id[ids["site2/cam02/IMG_0002.JPG"]]["src"] == "thumbs/unreadable.svg"
+    assert "ph" in by_id[ids["site1/cam01/IMG_0001.JPG"]]["classes"]
+    assert (tmp_path / "r" / "thumbs" / "missing.svg").is_file()
+    assert "file not found" in "".join(page.text)
+
+
+def test_rerun_reuses_thumbnails_and_a_changed_file_gets_a_new_one(small, tmp_path, runner):
+    root, db = small
+    out = tmp_path / "r"
+    report(runner, db, out)
+    thumbs = {p.name: p.stat().st_mtime_ns for p in (out / "thumbs").glob("*.jpg")}
+    assert len(thumbs) == 15
+    r = report(runner, db, out)
+    assert "0 made, 15 cached" in r.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "thumbs").glob("*.jpg")} == thumbs
+    changed = root / "site1" / "cam01" / "IMG_0003.JPG"
+    save_jpeg(scene(999, (320, 240)), changed)
+    os.utime(changed, ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000))
+    r = report(runner, db, out)
+    assert "1 made, 14 cached" in r.stderr
+    now = {p.name for p in (out / "thumbs").glob("*.jpg")}
+    assert len(now) == 15 and len(now - set(thumbs)) == 1
+    assert next(iter(now - set(thumbs))).endswith("-1700000000000000000.jpg")
+
+
+def test_thumbnails_in_worker_processes(small, tmp_path):
+    from indexer.report.thumbs import thumbnails
+
+    root, _ = small
+    files = sorted(p for p in root.rglob("*.JPG") if "BROKEN" not in p.name)
+    files.append(root / "site1" / "cam01" / "BROKEN.JPG")
+    jobs = [(i, str(p)) for i, p in enumerate(files)]
+    found, stats = thumbnails(tmp_path / "r", jobs, workers=2, progress=False, min_parallel=0)
+    assert stats.made == len(files) - 1 and stats.placeholders == 1
+    assert found[len(files) - 1].src == "thumbs/unreadable.svg" and found[len(files) - 1].error
+    assert all((tmp_path / "r" / t.src).is_file() for t in found.values())
+    assert not list((tmp_path / "r" / "thumbs").glob("*.tmp"))
+
+
+def test_progress_bar_on_stderr(small, tmp_path, capsys):
+    from indexer.report.thumbs import thumbnails
+
+    root, _ = small
+    files = sorted(root.rglob("IMG_000*.JPG"))[:3]
+    found, stats = thumbnails(tmp_path / "r", [(i, str(p)) for i, p in enumerate(files)], progress=True, workers=1)
+    assert stats.made == 3 and all(t.ok for t in found.values())
+    err = capsys.readouterr().err
+    assert "thumbnails" in err and "3/3" in err
+
+
+# -- errors ----------------------------------------------------------------------------------------
+
+def test_missing_database_is_one_line(tmp_path, runner):
+    r = invoke(runner, "report", "--db", tmp_path / "nope.db", "--out", tmp_path / "r")
+    one_line_error(r, "no index database")
+    assert not (tmp_path / "r").exists()
+
+
+def test_unknown_selection_is_one_line(small, tmp_path, runner):
+    _, db = small
+    one_line_error(invoke(runner, "report", "--db", db, "--out", tmp_path / "r", "--selection", "nope"),
+                   "no saved selection named 'nope'")
+
+
+def test_bad_where_is_one_line(small, tmp_path, runner):
+    _, db = small
+    one_line_error(invoke(runner, "report", "--db", db, "--out", tmp_path / "r", "--where", "no_such_column > 1"),
+                   "--where")
+    one_line_error(invoke(runner, "report", "--db", db, "--out", tmp_path / "r", "--where", "1) OR (1"), "--where")
+
+
+def test_out_inside_the_archive_or_on_a_file_is_refused(small, tmp_path, runner):
+    root, db = small
+    one_line_error(invoke(runner, "report", "--db", db, "--out", root / "report"), "inside the scan root")
+    assert not (root / "report").exists()
+    (tmp_path / "file").write_text("x")
+    r = invoke(runner, "report", "--db", db, "--out", tmp_path / "file")
+    assert r.exit_code == 2 and "is a file" in r.stderr
+
+
+def test_selection_and_select_options_do_not_mix(small, tmp_path, runner):
+    _, db = small
+    ok(invoke(runner, "select", "--db", db, "--target", 2, "--save", "s"))
+    one_line_error(invoke(runner, "report", "--db", db, "--out", tmp_path / "r", "--selection", "s", "--target", 3),
+                   "--selection")
+    one_line_error(invoke(runner, "report", "--db", db, "--out", tmp_path / "r", "--method", "kcenter"), "--method")
+
+
+def test_report_folder_can_be_moved(saved_report, tmp_path):
+    """Thumbnails are referenced relatively: the folder opens from anywhere."""
+    out, _ = saved_report
+    moved = tmp_path / "moved"
+    shutil.copytree(out, moved)
+    _, page = read_page(moved)
+    assert all((moved / f["src"]).is_file() for f in page.grid_figures())
