@@ -1,7 +1,7 @@
 """`indexer report` as users meet it: the page is parsed back (stdlib html.parser) and checked
 against the database: counts by state, groups and buckets, grids capped at 100, kept marks,
 failed files, verification pairs; hostile file names, missing sources, the thumbnail cache,
-and one-line errors."""
+one-line errors, and the PNG charts (skipped without matplotlib)."""
 from __future__ import annotations
 
 import json
@@ -457,6 +457,39 @@ def test_selection_and_select_options_do_not_mix(small, tmp_path, runner):
     one_line_error(invoke(runner, "report", "--db", db, "--out", tmp_path / "r", "--selection", "s", "--target", 3),
                    "--selection")
     one_line_error(invoke(runner, "report", "--db", db, "--out", tmp_path / "r", "--method", "kcenter"), "--method")
+
+
+# -- PNG charts --------------------------------------------------------------------------------------
+
+def test_png_charts(small, tmp_path, runner):
+    pytest.importorskip("matplotlib")
+    _, db = small
+    out = tmp_path / "r"
+    report(runner, db, out, "--per", "level:2", "--target", 2, "--png")
+    for name in ("distribution.png", "thumbnails.png", "verification.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    source, _ = read_page(out)
+    assert 'src="distribution.png"' in source
+
+
+def test_png_without_matplotlib_says_how_to_install_it(small, tmp_path, runner, monkeypatch):
+    _, db = small
+    for mod in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, mod)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    r = invoke(runner, "report", "--db", db, "--out", tmp_path / "r", "--png")
+    one_line_error(r, "pip install 'indexer[plots]'")
+    assert not (tmp_path / "r").exists()
+
+
+def test_open_file_needs_a_display(monkeypatch, tmp_path):
+    from indexer.report import plots
+
+    monkeypatch.setattr(plots.sys, "platform", "linux")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert plots.has_display() is False
+    assert plots.open_file(tmp_path / "x.png") is False
 
 
 def test_report_folder_can_be_moved(saved_report, tmp_path):

@@ -36,11 +36,12 @@ from .select import PER_HELP
               help="Longest side of the thumbnails.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Thumbnail processes [default: number of cores].")
+@click.option("--png", is_flag=True, help="Also write smartdownsample-style PNG charts (needs indexer[plots]).")
 @quiet_option
 def report_cmd(db_path: Path | None, out: Path, per: str | None, where: str | None, selection: str | None,
                target: int | None, fraction: float | None, total: int | None, balance: bool, method: str | None,
                seed: int | None, burst_gap: float | None, pairs: int, thumb_size: int, workers: int | None,
-               quiet: bool) -> None:
+               png: bool, quiet: bool) -> None:
     """Write a report of the index (and a selection) that opens in any browser from disk.
 
     \b
@@ -53,7 +54,7 @@ def report_cmd(db_path: Path | None, out: Path, per: str | None, where: str | No
     with open_db(db_path) as db:
         summary = make_report(db, out, per=per, where=where, selection=selection, target=target, fraction=fraction,
                               total=total, balance=balance, method=method, seed=seed, burst_gap=burst_gap,
-                              pairs=pairs, thumb_size=thumb_size, workers=workers,
+                              pairs=pairs, thumb_size=thumb_size, workers=workers, png=png,
                               progress=False if quiet else None)
     click.echo(summary.index)
     if not quiet:

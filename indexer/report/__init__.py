@@ -3,6 +3,7 @@
     data.py    gathers everything to show as plain records (records.py) from the index
     thumbs.py  makes cached thumbnails in parallel with the scan's reduced decode
     html.py    renders index.html (inline CSS, inline SVG charts from chart.py, no script)
+    plots.py   the smartdownsample-style PNG charts, with matplotlib (`indexer[plots]`)
 
 `make_report` is the one function the command calls. It never prints; the progress bar of the
 thumbnails goes to stderr like scan's.
@@ -17,7 +18,7 @@ from typing import Any
 from ..db import Database
 from .data import gather
 from .html import render
-from .records import ReportData, ReportError, ReportSummary, Thumb, ThumbStats
+from .records import (PlotsUnavailable, ReportData, ReportError, ReportSummary, Thumb, ThumbStats)
 from .thumbs import thumbnails
 
 INDEX = "index.html"
@@ -27,12 +28,16 @@ def make_report(db: Database, out: str | os.PathLike[str], *, per: str | None = 
                 selection: str | None = None, target: int | None = None, fraction: float | None = None,
                 total: int | None = None, balance: bool = False, method: str | None = None,
                 seed: int | None = None, burst_gap: float | None = None, pairs: int = 24, thumb_size: int = 160,
-                workers: int | None = None, progress: bool | None = None) -> ReportSummary:
-    """Write out/index.html (and out/thumbs/) for the images of
+                workers: int | None = None, png: bool = False, progress: bool | None = None) -> ReportSummary:
+    """Write out/index.html (and out/thumbs/, and with `png` the PNG charts) for the images of
     the index matching `where`, grouped by `per`, showing saved selection `selection` or one made
     now with target/fraction/total (balance, method, seed), or no selection."""
     started = time.monotonic()
     options = _select_options(selection, target, fraction, total, balance, method, seed)
+    if png:
+        from .plots import require_matplotlib
+
+        require_matplotlib()  # before any work: the missing extra is the user's first message
     if not 16 <= thumb_size <= 1024:
         raise ReportError(f"--thumb-size must be between 16 and 1024 px, got {thumb_size}")
     folder = _out_folder(db, Path(out))
@@ -42,6 +47,10 @@ def make_report(db: Database, out: str | os.PathLike[str], *, per: str | None = 
     thumbs, stats = thumbnails(folder, [(im.id, im.path) for im in shown], px=thumb_size, workers=workers,
                                progress=progress)
     pngs: list[str] = []
+    if png:
+        from .plots import write_pngs
+
+        pngs = write_pngs(data, thumbs, folder)
     index = folder / INDEX
     _write_atomic(index, render(data, thumbs, pngs))
     groups_kept = sum(g.kept for g in data.groups) if data.selection else None
@@ -90,5 +99,5 @@ def _write_atomic(path: Path, content: str) -> None:
         raise ReportError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
-__all__ = ["ReportData", "ReportError", "ReportSummary", "Thumb", "ThumbStats", "gather",
+__all__ = ["PlotsUnavailable", "ReportData", "ReportError", "ReportSummary", "Thumb", "ThumbStats", "gather",
            "make_report", "render", "thumbnails"]

@@ -13,6 +13,10 @@ class ReportError(IndexerError):
     """A report cannot be made as asked (unknown selection, unusable output folder)."""
 
 
+class PlotsUnavailable(ReportError):
+    """The PNG charts need matplotlib, which is not installed."""
+
+
 @dataclass(frozen=True)
 class ImageInfo:
     """One image of the report, with what its thumbnail caption and the outlier lists need."""
