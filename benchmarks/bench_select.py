@@ -1,0 +1,187 @@
+"""Time `indexer select` on a large synthetic index: every method, --target 1000, with and without
+--per folder (100 folders), plus peak memory.
+
+    python benchmarks/bench_select.py [--rows 1000000] [--groups 100] [--target 1000] [--db PATH]
+                                      [--methods random,buckets,window,kcenter,diverse]
+
+The index is built fast and without images: generated rows go straight into the real schema
+(executemany), with features shaped like camera-trap data: every folder (camera) has a few dozen
+scenes; frames of a scene differ from its hashes by a few bits; a third are night (gray) frames;
+frames come in bursts seconds apart, bursts minutes to hours apart. Loading is measured apart from
+the algorithm: `cold` is the first select after the images changed (it rebuilds the select cache:
+natural order, sequences, packed feature arrays), `warm` is the load of every select after that;
+the table times whole `select()` calls (warm load, grouping, the method, paths of the picks).
+Figures are printed, never asserted: this is not part of the test run.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from indexer.db import Database  # noqa: E402
+from indexer.selection import select  # noqa: E402
+from indexer.sequences import load_features  # noqa: E402
+
+# "RSS MB" is the process's resident memory before a select (interpreter, numpy, sqlite page
+# cache), "peak MB" its high-water mark during it.
+
+COLUMNS = ("root_id", "folder", "name", "state", "size", "mtime_ns", "format", "mode", "width", "height",
+           "dhash", "ahash", "phash", "brightness", "color_variance", "is_gray", "sharpness", "captured_at",
+           "camera_make", "camera_model", "attempts", "first_seen_at", "indexed_at")
+
+
+def folder_rows(rng: np.random.Generator, root_id: int, folder: str, n: int, now: str) -> list[tuple]:
+    """n synthetic images of one camera: scenes, bursts, night frames."""
+    scenes = int(rng.integers(20, 80))
+    protos = rng.integers(-2**63, 2**63 - 1, size=(scenes, 3), dtype=np.int64, endpoint=True)
+    # bursts of 1-8 frames; a scene per burst, scenes drift over time
+    burst_len = rng.integers(1, 9, size=n)
+    burst_of = np.repeat(np.arange(n), burst_len)[:n]
+    scene = (np.cumsum(rng.random(n) < 0.02) + rng.integers(0, scenes, size=n)[burst_of]) % scenes
+    flips = np.zeros((n, 3), np.uint64)
+    for _ in range(3):
+        flips |= np.left_shift(np.uint64(1), rng.integers(0, 64, size=(n, 3)).astype(np.uint64))
+    hashes = (protos[scene].view(np.uint64) ^ flips).view(np.int64)
+    night = rng.random(scenes) < 0.33
+    gray = night[scene]
+    bright = np.where(gray, rng.uniform(10, 80, n), rng.uniform(60, 230, n)).round(3)
+    cvar = np.where(gray, 0.0, rng.uniform(50, 900, n)).round(3)
+    step = np.where(np.r_[True, burst_of[1:] != burst_of[:-1]], rng.integers(120, 7200, n), 1)
+    t = 1_700_000_000 + np.cumsum(step)
+    captured = [time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(int(s))) for s in t]
+    names = [f"IMG_{i + 1:06d}.JPG" for i in range(n)]
+    return list(zip(
+        [root_id] * n, [folder] * n, names, ["indexed"] * n, rng.integers(1_000_000, 4_000_000, n).tolist(),
+        (t * 1_000_000_000).tolist(), ["JPEG"] * n, ["RGB"] * n, [1920] * n, [1080] * n,
+        hashes[:, 0].tolist(), hashes[:, 1].tolist(), hashes[:, 2].tolist(), bright.tolist(), cvar.tolist(),
+        gray.astype(int).tolist(), rng.uniform(10, 500, n).round(3).tolist(), captured,
+        ["RECONYX"] * n, ["HC600"] * n, [1] * n, [now] * n, [now] * n,
+    ))
+
+
+def build(path: Path, rows: int, groups: int, seed: int = 0) -> float:
+    """A synthetic index of `rows` images in `groups` folders (site/camera), through the real schema."""
+    started = time.perf_counter()
+    with Database(path, create=True) as db:
+        root_id = db.add_root("/data/camtraps")
+        now = "2024-06-01T00:00:00.000000Z"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA synchronous = OFF")
+    conn.execute("PRAGMA cache_size = -200000")
+    rng = np.random.default_rng(seed)
+    sql = f"INSERT INTO images ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+    per = [rows // groups + (1 if g < rows % groups else 0) for g in range(groups)]
+    conn.execute("BEGIN")
+    for g, n in enumerate(per):
+        conn.executemany(sql, folder_rows(rng, root_id, f"site{g // 10 + 1:02d}/cam{g % 10 + 1:02d}", n, now))
+    conn.execute("COMMIT")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    return time.perf_counter() - started
+
+
+class PeakRSS:
+    """Resident memory of this process before a block and at its peak (Linux: VmHWM, reset
+    through /proc/self/clear_refs; elsewhere 0)."""
+
+    def __enter__(self) -> PeakRSS:
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+        except OSError:
+            pass
+        self.base = _status("VmRSS")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.peak = _status("VmHWM")
+
+    @property
+    def grew_mb(self) -> float:
+        return max(0, self.peak - self.base) / 2**20
+
+
+def _status(field: str) -> int:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+CASES = (  # (label, select() keyword arguments)
+    ("--target {n}", lambda n: {"target": n}),
+    ("--total {n} --per folder", lambda n: {"total": n, "per": "folder"}),
+    ("--target {n} --per folder", lambda n: {"target": n, "per": "folder"}),
+)
+
+
+def run(db_path: Path, target: int, methods: list[str]) -> None:
+    print(f"{'method':<9}{'case':<28}{'seconds':>9}{'picked':>9}{'RSS MB':>8}{'peak MB':>9}")
+    with Database(db_path) as db:
+        for method in methods:
+            for label, kwargs in CASES:
+                with PeakRSS() as mem:
+                    t0 = time.perf_counter()
+                    result = select(db, method=method, seed=1, **kwargs(target))
+                    total = time.perf_counter() - t0
+                print(f"{method:<9}{label.format(n=target):<28}{total:>9.2f}{len(result.images):>9}"
+                      f"{mem.base / 2**20:>8.0f}{mem.peak / 2**20:>9.0f}", flush=True)
+                del result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--groups", type=int, default=100)
+    ap.add_argument("--target", type=int, default=1000)
+    ap.add_argument("--db", type=Path, default=None, help="reuse or keep the index here")
+    ap.add_argument("--methods", default="random,buckets,window,kcenter,diverse")
+    args = ap.parse_args()
+    tmp = None
+    if args.db is None:
+        tmp = tempfile.TemporaryDirectory()
+        args.db = Path(tmp.name) / "bench.db"
+    if not args.db.exists():
+        print(f"building {args.rows:,} rows in {args.groups} folders ... ", end="", flush=True)
+        print(f"{build(args.db, args.rows, args.groups):.1f} s, {args.db.stat().st_size / 2**20:.0f} MB")
+    with Database(args.db) as db:
+        n = db.conn.execute("SELECT COUNT(*) FROM image_view").fetchone()[0]
+        fresh = db.conn.execute("SELECT computed_at IS NULL FROM select_cache_state").fetchone()[0]
+        timings = []
+        table = None
+        for what in ("first build (writes every sequence id)" if fresh else "load", "rebuild after a change",
+                     "warm load"):
+            if what.startswith("rebuild"):
+                db.conn.execute("UPDATE select_cache_state SET dirty = 1")
+            table = None
+            with PeakRSS() as mem:
+                t0 = time.perf_counter()
+                table, _ = load_features(db)
+                elapsed = time.perf_counter() - t0
+            timings.append(f"{what} {elapsed:.2f} s (RSS {mem.base / 2**20:.0f} -> peak {mem.peak / 2**20:.0f} MB)")
+        assert table is not None
+        arrays_mb = sum(a.nbytes for a in (table.ids, table.dhash, table.ahash, table.phash, table.brightness,
+                                           table.color_variance, table.is_gray, table.sequence, table.folder)) / 2**20
+        del table
+    print(f"{n:,} live images; feature arrays {arrays_mb:.0f} MB")
+    print("select cache: " + "; ".join(timings))
+    run(args.db, args.target, args.methods.split(","))
+    if tmp is not None:
+        tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
