@@ -4,9 +4,13 @@
 drop-ins for smartdownsample's functions of those names (same parameter names and defaults): they
 index the given files into a cache database (resumable: an interrupted call keeps what it decoded;
 the next call decodes only new or changed files) and select from it, so a user switches with one
-import. Display parameters are accepted: `show_summary` prints a text summary; the plots
-(`show_distribution`, `show_thumbnails`, `save_distribution`, `save_thumbnails`,
-`show_verification`) are not drawn yet (a later issue).
+import. Display parameters are honoured: `show_summary` prints a text summary;
+`save_distribution` / `save_thumbnails` write the kept-vs-excluded chart and the per-bucket
+thumbnail grids as PNG files there, and `show_distribution` / `show_thumbnails` /
+`show_verification` write them (and the verification sheet) beside the cache database and open
+them where a display exists (indexer.report.plots). The pictures need matplotlib
+(`pip install 'indexer[plots]'`); without it they are skipped with a warning saying so, and the
+selection is made as usual.
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import os
 import warnings
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,12 +68,15 @@ def sample_diverse(image_paths: Sequence[str | os.PathLike[str]], target_count: 
     random_seed, show_distribution, show_thumbnails) are keyword-only. distance_threshold and
     hash_size are accepted and ignored (indexer's `diverse` method needs no threshold; its hashes
     are always 8x8). `method` picks another indexer method; `db` is the cache database
-    (default $INDEXER_CACHE_DB, else ~/.cache/indexer/smartdownsample.db)."""
-    _not_drawn(save_distribution=save_distribution, save_thumbnails=save_thumbnails,
-               show_distribution=show_distribution, show_thumbnails=show_thumbnails)
+    (default $INDEXER_CACHE_DB, else ~/.cache/indexer/smartdownsample.db). save_distribution and
+    save_thumbnails are PNG paths; show_distribution and show_thumbnails write the PNG beside the
+    cache database (indexer-pictures/), print its path and open it where a display exists."""
+    cache = _cache_db(db, None)
+    pictures = _Pictures.asked(cache, save_distribution=save_distribution, save_thumbnails=save_thumbnails,
+                               show_distribution=show_distribution, show_thumbnails=show_thumbnails)
     return _drop_in(image_paths, target_count, seed=random_seed, method=method, n_workers=n_workers,
                     show_progress=show_progress, show_summary=show_summary, errors=image_loading_errors,
-                    return_indices=return_indices, db=_cache_db(db, None), batch=256)
+                    return_indices=return_indices, db=cache, batch=256, pictures=pictures)
 
 
 def select_distinct(image_paths: Sequence[str | os.PathLike[str]], target_count: int, window_size: int = 100,
@@ -79,21 +87,62 @@ def select_distinct(image_paths: Sequence[str | os.PathLike[str]], target_count:
     """smartdownsample 0.2's select_distinct: exactly min(target_count, readable images) paths, in
     the order given. Unreadable files are skipped, as in 0.2. The cache database goes in
     `cache_dir` (indexer-cache.db) when given. window_size belongs to 0.2's rolling window: it is
-    accepted and ignored (method='window' runs indexer's version of that window)."""
-    _not_drawn(show_verification=show_verification)
+    accepted and ignored (method='window' runs indexer's version of that window). show_verification
+    writes the verification sheet (excluded images beside their nearest kept image) beside the
+    cache database (indexer-pictures/verification.png), prints its path and opens it where a
+    display exists."""
+    cache = _cache_db(db, cache_dir)
+    pictures = _Pictures.asked(cache, show_verification=show_verification)
     out = _drop_in(image_paths, target_count, seed=random_seed, method=method, n_workers=n_workers,
                    show_progress=show_progress, show_summary=False, errors="skip", return_indices=False,
-                   db=_cache_db(db, cache_dir), batch=max(1, batch_size))
+                   db=cache, batch=max(1, batch_size), pictures=pictures)
     return out  # type: ignore[return-value]
 
 
 # -- the shared path -------------------------------------------------------------------------------
 
-def _not_drawn(**display: object) -> None:
-    asked = [k for k, v in display.items() if v]
-    if asked:
-        warnings.warn(f"indexer does not draw {', '.join(asked)} yet; the selection is made as usual",
-                      stacklevel=3)
+@dataclass(frozen=True)
+class _Pictures:
+    """The PNG pictures a drop-in call asked for: where each goes, which to open, and the
+    parameters that asked (for the warning when they cannot be drawn)."""
+
+    paths: dict[str, Path]
+    show: frozenset[str]
+    params: tuple[str, ...]
+    folder: Path  # thumbnails cache and the pictures that were only asked to be shown
+
+    @classmethod
+    def asked(cls, cache_db: Path, **params: object) -> _Pictures:
+        folder = cache_db.parent / "indexer-pictures"
+        paths: dict[str, Path] = {}
+        show: set[str] = set()
+        for name, value in params.items():
+            kind = name.split("_", 1)[1]
+            if name.startswith("save_") and value:
+                paths[kind] = Path(value)  # type: ignore[arg-type]
+            elif name.startswith("show_") and value:
+                show.add(kind)
+        for kind in show:
+            paths.setdefault(kind, folder / f"{kind}.png")
+        return cls(paths, frozenset(show), tuple(k for k, v in params.items() if v), folder)
+
+    def draw(self, db: Database, sel: Selection, ids: list[int], *, seed: int, workers: int | None,
+             progress: bool) -> None:
+        """Write the pictures (and open those to show); a warning instead when matplotlib is missing."""
+        from .report import selection_pngs
+        from .report.plots import open_file
+        from .report.records import PlotsUnavailable
+
+        try:
+            written = selection_pngs(db, sel, {k: str(p) for k, p in self.paths.items()}, self.folder,
+                                     only_ids=ids, seed=seed, workers=workers, progress=None if progress else False)
+        except PlotsUnavailable as exc:
+            warnings.warn(f"indexer does not draw {', '.join(self.params)}: {exc}; the selection is made as usual",
+                          stacklevel=4)
+            return
+        for kind in sorted(self.show):
+            print(f"{kind} chart: {written[kind]}")
+            open_file(written[kind])
 
 
 def _cache_db(db: str | os.PathLike[str] | None, cache_dir: str | os.PathLike[str] | None) -> Path:
@@ -112,7 +161,7 @@ def _cache_db(db: str | os.PathLike[str] | None, cache_dir: str | os.PathLike[st
 
 def _drop_in(image_paths: Sequence[str | os.PathLike[str]], target_count: int, *, seed: int, method: str,
              n_workers: int | None, show_progress: bool, show_summary: bool, errors: str, return_indices: bool,
-             db: Path, batch: int) -> list[str] | list[int]:
+             db: Path, batch: int, pictures: _Pictures) -> list[str] | list[int]:
     if errors not in ("raise", "skip"):
         raise ValueError(f"image_loading_errors must be 'raise' or 'skip', got {errors!r}")
     if isinstance(target_count, bool) or not isinstance(target_count, int):
@@ -124,6 +173,9 @@ def _drop_in(image_paths: Sequence[str | os.PathLike[str]], target_count: int, *
     if target_count <= 0:
         return []
     if target_count >= len(first):  # as smartdownsample: everything, without reading a file
+        if pictures.params:
+            warnings.warn(f"indexer does not draw {', '.join(pictures.params)} when every image is kept "
+                          "(target_count >= number of images)", stacklevel=3)
         return sorted(first.values()) if return_indices else [given[i] for i in sorted(first.values())]
     with Database(db, create=True) as database:
         ids = index_files(database, list(first), workers=n_workers, progress=None if show_progress else False,
@@ -139,6 +191,8 @@ def _drop_in(image_paths: Sequence[str | os.PathLike[str]], target_count: int, *
         good = {i: p for p, i in ids.items() if p not in bad_set and i is not None}
         sel = _select(database, target=target_count, method=method, seed=seed, only_ids=list(good),
                       stats=show_summary)
+        if pictures.paths:
+            pictures.draw(database, sel, list(good), seed=seed, workers=n_workers, progress=show_progress)
     if show_summary:
         _print_summary(sel, len(good), len(bad))
     chosen = sorted(first[good[i]] for i in sel.ids)

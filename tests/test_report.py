@@ -499,3 +499,49 @@ def test_report_folder_can_be_moved(saved_report, tmp_path):
     shutil.copytree(out, moved)
     _, page = read_page(moved)
     assert all((moved / f["src"]).is_file() for f in page.grid_figures())
+
+
+# -- the smartdownsample drop-ins' display parameters ---------------------------------------------------
+
+@pytest.fixture
+def drop_in_files(tmp_path: Path) -> list[str]:
+    return [str(p) for p in make_archive(tmp_path / "imgs", cameras=2, per_camera=6, size=(96, 72))]
+
+
+def test_drop_in_pictures_without_matplotlib_warn_and_still_select(drop_in_files, tmp_path, monkeypatch):
+    from indexer import sample_diverse
+
+    for mod in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, mod)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.warns(UserWarning, match=r"save_distribution.*pip install 'indexer\[plots\]'"):
+        out = sample_diverse(drop_in_files, 4, n_workers=1, show_progress=False, show_summary=False,
+                             save_distribution=str(tmp_path / "d.png"), db=tmp_path / "c.db")
+    assert len(out) == 4 and not (tmp_path / "d.png").exists()
+
+
+def test_drop_in_pictures_are_written_and_opened_only_with_a_display(drop_in_files, tmp_path, monkeypatch, capsys):
+    pytest.importorskip("matplotlib")
+    from indexer import sample_diverse, select_distinct
+    from indexer.report import plots
+
+    launched: list[list[str]] = []
+    monkeypatch.setattr(plots.subprocess, "Popen", lambda cmd, **kw: launched.append(cmd))
+    monkeypatch.setattr(plots.sys, "platform", "linux")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    cache = tmp_path / "cache" / "c.db"
+    out = sample_diverse(drop_in_files, 5, n_workers=1, show_progress=False, show_summary=True, db=cache,
+                         save_distribution=str(tmp_path / "charts" / "d.png"),
+                         save_thumbnails=str(tmp_path / "charts" / "t.png"), show_distribution=True)
+    assert len(out) == 5
+    for p in (tmp_path / "charts" / "d.png", tmp_path / "charts" / "t.png"):
+        assert p.read_bytes()[:4] == b"\x89PNG"
+    printed = capsys.readouterr().out
+    assert "Selected 5 of 12 images" in printed and f"distribution chart: {tmp_path / 'charts' / 'd.png'}" in printed
+    assert launched == []  # no display: nothing opened, nothing waited for
+    monkeypatch.setenv("DISPLAY", ":99")
+    select_distinct(drop_in_files, 4, n_workers=1, show_progress=False, show_verification=True, db=cache)
+    sheet = cache.parent / "indexer-pictures" / "verification.png"
+    assert sheet.read_bytes()[:4] == b"\x89PNG"
+    assert launched == [["xdg-open", str(sheet)]]

@@ -5,15 +5,17 @@
     html.py    renders index.html (inline CSS, inline SVG charts from chart.py, no script)
     plots.py   the smartdownsample-style PNG charts, with matplotlib (`indexer[plots]`)
 
-`make_report` is the one function the command calls. It never prints; the progress bar of the
-thumbnails goes to stderr like scan's.
+`make_report` is the one function the command calls; `selection_pngs` draws the PNG pictures of
+a selection for the smartdownsample drop-ins (indexer.api). Neither prints; the progress bar of
+the thumbnails goes to stderr like scan's.
 """
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..db import Database
 from .data import gather
@@ -21,7 +23,11 @@ from .html import render
 from .records import (PlotsUnavailable, ReportData, ReportError, ReportSummary, Thumb, ThumbStats)
 from .thumbs import thumbnails
 
+if TYPE_CHECKING:
+    from ..selection import Selection
+
 INDEX = "index.html"
+PICTURES = ("distribution", "thumbnails", "verification")
 
 
 def make_report(db: Database, out: str | os.PathLike[str], *, per: str | None = None, where: str | None = None,
@@ -56,6 +62,32 @@ def make_report(db: Database, out: str | os.PathLike[str], *, per: str | None = 
     groups_kept = sum(g.kept for g in data.groups) if data.selection else None
     return ReportSummary(str(index), data.overview.images, len(data.groups), groups_kept, stats, pngs,
                          round(time.monotonic() - started, 3), data.notes)
+
+
+def selection_pngs(db: Database, chosen: Selection, pictures: dict[str, str | os.PathLike[str]],
+                   folder: str | os.PathLike[str], *, only_ids: Sequence[int] | None = None, seed: int = 0,
+                   workers: int | None = None, progress: bool | None = None) -> dict[str, Path]:
+    """Draw the asked pictures of a selection (`pictures`: {"distribution" | "thumbnails" |
+    "verification": PNG path}) over its candidates `only_ids`; thumbnails are made (and cached)
+    under `folder`. Raises PlotsUnavailable before any work without matplotlib."""
+    from .plots import distribution_png, require_matplotlib, thumbnails_png, verification_png
+
+    unknown = set(pictures) - set(PICTURES)
+    if unknown:
+        raise ValueError(f"unknown pictures {sorted(unknown)}: choose from {', '.join(PICTURES)}")
+    require_matplotlib()
+    data = gather(db, chosen=chosen, only_ids=only_ids, seed=seed)
+    out: dict[str, Path] = {}
+    if "distribution" in pictures:
+        out["distribution"] = distribution_png(data, pictures["distribution"])
+    if "thumbnails" in pictures or "verification" in pictures:
+        thumbs, _ = thumbnails(folder, [(im.id, im.path) for im in data.shown_images()], workers=workers,
+                               progress=progress)
+        if "thumbnails" in pictures:
+            out["thumbnails"] = thumbnails_png(data, thumbs, folder, pictures["thumbnails"])
+        if "verification" in pictures:
+            out["verification"] = verification_png(data, thumbs, folder, pictures["verification"])
+    return out
 
 
 def _select_options(selection: str | None, target: int | None, fraction: float | None, total: int | None,
@@ -100,4 +132,4 @@ def _write_atomic(path: Path, content: str) -> None:
 
 
 __all__ = ["PlotsUnavailable", "ReportData", "ReportError", "ReportSummary", "Thumb", "ThumbStats", "gather",
-           "make_report", "render", "thumbnails"]
+           "make_report", "render", "selection_pngs", "thumbnails"]
