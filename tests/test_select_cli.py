@@ -236,7 +236,7 @@ def test_save_list_extend_exclude_delete(runner, own, tmp_path):
     assert "a selection named 'train' exists already" in error_line(
         invoke(runner, "select", "--db", db, "--target", 1, "--save", "train"))
     listed = ok(invoke(runner, "selections", "--db", db)).stdout
-    assert listed.startswith("train: 6 images (6 members), 1 rounds, diverse seed 0, count 2; per folder")
+    assert listed.startswith('train: 6 images (6 members), rounds 1, diverse seed 0, --target 2 --per "folder"; ')
     assert sorted(lines(ok(invoke(runner, "selections", "--db", db, "--paths", "train")))) == sorted(first)
     # the archive grows: a new camera and more frames from an old one
     new = make_bursty_archive(root, [("site3/cam01", 41, False, "2024:06:01 10:00:00"),

@@ -176,12 +176,13 @@ def selections_cmd(db_path: Path | None, show: str | None, delete: str | None, a
         return
     if not rows:
         echo_err("no saved selections (make one with: indexer select ... --save NAME)")
+    flags = {"count": "--target", "fraction": "--fraction", "total": "--total", "balance": "--balance"}
     for r in rows:
         p = r["params"]
-        target = ", ".join(f"{k} {v}" for k, v in p.get("target", {}).items())
-        extra = "".join(f"; {k} {p[k]}" for k in ("per", "where") if p.get(k))
-        click.echo(f"{r['name']}: {r['live_members']} images ({r['members']} members), {r['rounds']} rounds, "
-                   f"{r['method']} seed {r['seed']}, {target}{extra}; created {r['created_at']}, "
+        spec = [flags[k] if v is True else f"{flags[k]} {v}" for k, v in p.get("target", {}).items()]
+        spec += [f"--{k} {json.dumps(p[k])}" for k in ("per", "where") if p.get(k)]
+        click.echo(f"{r['name']}: {r['live_members']} images ({r['members']} members), rounds {r['rounds']}, "
+                   f"{r['method']} seed {r['seed']}, {' '.join(spec)}; created {r['created_at']}, "
                    f"updated {r['updated_at']}")
 
 
