@@ -98,11 +98,8 @@ def load_features(db: Database, burst_gap: float | None = DEFAULT_BURST_GAP) -> 
     except sqlite3.OperationalError as exc:
         if "readonly" not in str(exc) and "read-only" not in str(exc):
             raise
-    db.conn.execute("BEGIN")
-    try:
-        arrays, _ = _build(db.conn, burst_gap)
-    finally:
-        db.conn.execute("ROLLBACK")
+    with q.snapshot(db) as conn:
+        arrays, _ = _build(conn, burst_gap)
     return _from_cache(arrays), ["the index is read-only: sequences were computed in memory only, "
                                  "so the `sequence` column of --where/--per may be stale"]
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,6 +178,16 @@ def write_cache(conn: sqlite3.Connection, arrays: dict[str, bytes], burst_gap: f
     conn.executemany("INSERT INTO select_cache (key, value) VALUES (?, ?)", arrays.items())
     conn.execute("UPDATE select_cache_state SET dirty = 0, burst_gap = ?, computed_at = ? WHERE id = 1",
                  (burst_gap, utcnow()))
+
+
+@contextmanager
+def snapshot(db: Database) -> Iterator[sqlite3.Connection]:
+    """A read transaction: consistent reads of a database we may not write to."""
+    db.conn.execute("BEGIN")
+    try:
+        yield db.conn
+    finally:
+        db.conn.execute("ROLLBACK")
 
 
 def read_cache(db: Database) -> dict[str, bytes]:
