@@ -11,7 +11,7 @@ EXCLUDED = "#c9ccd1"
 IMAGES = "#5c7cfa"     # bar colour when no selection is shown
 ROW = 20               # px per bar
 LABEL = 400            # px for the row labels, at most
-CHAR = 6.6             # px per label character (12 px sans-serif), to fit the label column
+CHAR = 7.4             # px per label character (12 px sans-serif, wide ones included)
 BAR = 420              # px for the longest bar
 
 

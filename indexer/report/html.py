@@ -11,7 +11,7 @@ from .chart import bar_chart
 from .escape import attr, file_url, text, title
 from .records import GRID_LIMIT, GroupView, ImageInfo, Pair, ReportData, Thumb
 
-DISTANCE_HELP = ("combined distance 0-255: differing bits of dHash + aHash + pHash, plus brightness steps (48 "
+DISTANCE_HELP = ("The distance is indexer's combined distance, 0-255: differing bits of dHash + aHash + pHash, plus brightness steps (48 "
                  "levels), plus 16 when one frame is gray and the other colour. Frames of one burst are "
                  "typically 0-12 apart, unrelated frames 90-130.")
 
@@ -43,9 +43,10 @@ td.path{word-break:break-all;max-width:640px}
 .note{background:#fff8e1;border-left:4px solid #f9a825;padding:6px 10px;margin:6px 0;font-size:14px}
 .chart{max-width:100%;height:auto;font:12px system-ui,sans-serif}
 .chart .lbl{fill:#202124}.chart .num{fill:#5f6368}
-details.bucket{margin:10px 0;border:1px solid var(--line);border-radius:6px;padding:4px 10px 10px}
+.buckets{display:flex;flex-wrap:wrap;gap:10px;margin:10px 0}
+details.bucket{border:1px solid var(--line);border-radius:6px;padding:4px 10px 10px;flex:0 1 auto;max-width:100%}
 details.bucket summary{cursor:pointer;padding:4px 0;font-size:14px}
-.grid{display:grid;grid-template-columns:repeat(10,minmax(0,1fr));gap:6px;margin-top:6px}
+.grid{display:grid;grid-template-columns:repeat(var(--cols,10),minmax(0,108px));gap:6px;margin-top:6px}
 .row{display:grid;grid-template-columns:repeat(auto-fill,minmax(108px,1fr));gap:6px}
 figure{margin:0;position:relative;font-size:11px;line-height:1.25;min-width:0}
 figure img{display:block;width:100%;aspect-ratio:4/3;object-fit:contain;background:#37474f;border-radius:3px;
@@ -218,24 +219,29 @@ def _groups(data: ReportData, thumbs: dict[int, Thumb]) -> str:
 
 def _group(i: int, g: GroupView, data: ReportData, thumbs: dict[int, Thumb]) -> str:
     sel = data.selection is not None
-    head = f"{g.size} images in {len(g.buckets)} buckets" + (f", {g.kept} kept" if sel else "")
+    head = f"{_n(g.size, 'image')} in {_n(len(g.buckets), 'bucket')}" + (f", {g.kept} kept" if sel else "")
     name = text(g.label) if data.per else "all images"
     rows = [(f"{b.key:>2} {b.meaning}", b.kept, b.excluded) for b in g.buckets]
     parts = [f'<section class="group" id="g{i}" data-group="{attr(g.label)}"><h3>{name} '
              f'<span class="muted">· {head}</span></h3>',
-             bar_chart(rows, selection=sel, caption=f"{g.label}: images per bucket")]
+             bar_chart(rows, selection=sel, caption=f"{g.label}: images per bucket"), '<div class="buckets">']
     for b in g.buckets:
-        shown = f"{b.size} images"
+        shown = _n(b.size, "image")
         if len(b.shown) < b.size:
             among = sum(1 for im in b.shown if im.kept)
             shown = f"showing {len(b.shown)} of {b.size}" + (f" (all {b.kept} kept among them)"
                                                              if sel and b.kept and among == b.kept else "")
         kept = f", {b.kept} kept" if sel else ""
         parts.append(f'<details class="bucket" open><summary>bucket {b.key} · {text(b.meaning)} · {shown}{kept}'
-                     f'</summary><div class="grid" data-group="{attr(g.label)}" data-bucket="{b.key}" '
-                     f'data-size="{b.size}">{"".join(_figure(im, thumbs, sel) for im in b.shown)}</div></details>')
-    parts.append("</section>")
+                     f'</summary><div class="grid" style="--cols:{max(1, min(10, len(b.shown)))}" '
+                     f'data-group="{attr(g.label)}" data-bucket="{b.key}" data-size="{b.size}">'
+                     f'{"".join(_figure(im, thumbs, sel) for im in b.shown)}</div></details>')
+    parts.append("</div></section>")
     return "".join(parts)
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
 def _figure(im: ImageInfo, thumbs: dict[int, Thumb], sel: bool, caption: str | None = None) -> str:
@@ -307,7 +313,7 @@ def _outliers(data: ReportData, thumbs: dict[int, Thumb]) -> str:
                      "images or is the most common one.</p>")
     for s in o.odd_sizes:
         figs = "".join(_figure(im, thumbs, sel) for im in s.examples)
-        parts.append(f"<p>{s.width}x{s.height}: {s.count} images</p>"
+        parts.append(f"<p>{s.width}x{s.height}: {_n(s.count, 'image')}</p>"
                      f'<div class="row" data-outliers="size-{s.width}x{s.height}">{figs}</div>')
     parts.append("</section>")
     return "".join(parts)
