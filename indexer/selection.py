@@ -449,7 +449,10 @@ def _short_notes(notes: list[str], labels: list[str], sizes: np.ndarray, tgt: Ta
 def group_seed(seed: int, key: Any) -> int:
     """A per-group seed that depends only on the seed and the group's key: one group's picks do
     not change when other groups come or go."""
-    return int(np.random.SeedSequence([seed & 0xFFFF_FFFF, zlib.crc32(repr(key).encode())]).generate_state(1)[0])
+    x = ((seed & 0xFFFF_FFFF) << 32 | zlib.crc32(repr(key).encode())) + 0x9E37_79B9_7F4A_7C15
+    x = ((x ^ (x >> 30)) * 0xBF58_476D_1CE4_E5B9) & 0xFFFF_FFFF_FFFF_FFFF  # splitmix64 finaliser
+    x = ((x ^ (x >> 27)) * 0x94D0_49BB_1331_11EB) & 0xFFFF_FFFF_FFFF_FFFF
+    return (x ^ (x >> 31)) & 0xFFFF_FFFF
 
 
 def pool_of(table: FeatureTable, rows: np.ndarray) -> Any:
@@ -479,10 +482,14 @@ def _pick_groups(table: FeatureTable, in_play: np.ndarray, gkey: np.ndarray, kep
         rows = order[bounds[g]:bounds[g + 1]]  # table order = natural path order
         keep = np.flatnonzero(kept[rows])
         k = len(keep) + int(alloc[g])
-        pool = pool_of(table, rows)
-        gs = group_seed(seed, key)
-        picks = pick(pool, k, method, seed=gs, keep=keep if len(keep) else None) if k else np.zeros(0, np.int64)
-        picks = np.asarray(picks, dtype=np.int64)
+        if k >= len(rows) and not with_stats:  # everything (e.g. one-frame bursts): no method to run
+            picks = np.arange(len(rows), dtype=np.int64)
+        elif k == 0 and not with_stats:
+            picks = np.zeros(0, np.int64)
+        else:
+            pool = pool_of(table, rows)
+            gs = group_seed(seed, key)
+            picks = np.asarray(pick(pool, k, method, seed=gs, keep=keep if len(keep) else None), dtype=np.int64)
         chosen.append(rows[picks])
         st = group_stats(pool, picks, gs) if with_stats and len(picks) else None
         groups.append(GroupResult(key, labels[g], int(sizes[g]), int(alloc[g]), len(picks) - len(keep), len(keep), st))
