@@ -1,4 +1,4 @@
-"""Time the pure selection methods (indexer.select.pick) on synthetic features: no images, no DB.
+"""Time the pure selection methods (indexer.methods.pick) on synthetic features: no images, no DB.
 
     python benchmarks/bench_select_methods.py [--rows 1000000] [--k 1000] [--groups 100]
                                               [--group-k 10] [--no-coverage]
@@ -42,7 +42,7 @@ import tracemalloc
 
 import numpy as np
 
-sel = importlib.import_module("indexer.select")   # `indexer.select` the attribute is the API function
+from indexer import methods as sel
 Pool = sel.Pool
 
 
@@ -134,9 +134,9 @@ def main(argv: list[str] | None = None) -> None:
     pool = synthetic_archive(args.rows, args.seed, scenes_per_camera=args.scenes_per_camera)
     fb = feature_bytes(pool)
     n_seq = len(np.unique(pool.sequence))
-    leaders = importlib.import_module("indexer.select.kcenter").runs(
-        importlib.import_module("indexer.select.distance").codes(pool), importlib.import_module(
-            "indexer.select.kcenter").KCENTER_EPS)[0]
+    leaders = importlib.import_module("indexer.methods.kcenter").runs(
+        importlib.import_module("indexer.methods.distance").codes(pool), importlib.import_module(
+            "indexer.methods.kcenter").KCENTER_EPS)[0]
     print(f"synthetic archive: {pool.size:,} rows, {n_seq:,} bursts, {len(leaders):,} kcenter runs, "
           f"features {fb / 2**20:.1f} MiB, built in {time.perf_counter() - t:.1f} s; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; numpy {np.__version__}")

@@ -25,17 +25,13 @@ from typing import Any
 from .db import Database, default_db_path
 from .db import select as q
 from .discover import FileEntry
-from .errors import IndexerError
+from .errors import ImageLoadingError
 from .progress import Progress
 from .scan import Root, Scanner
 from .selection import Selection, group_stats  # noqa: F401  (group_stats: re-exported for notebooks)
 from .selection import select as _select
 
 CACHE_ENV = "INDEXER_CACHE_DB"
-
-
-class ImageLoadingError(IndexerError):
-    """Some of the given images could not be read (image_loading_errors='raise')."""
 
 
 def select(db: Database | str | os.PathLike[str] | None = None, *, target: int | None = None,

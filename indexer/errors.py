@@ -32,3 +32,23 @@ class RootError(IndexerError):
 
 class Interrupted(IndexerError):
     """The run was stopped by Ctrl-C or SIGTERM."""
+
+
+class OutputError(IndexerError):
+    """A selection cannot be written where it was asked to go."""
+
+
+class ReportError(IndexerError):
+    """A report cannot be made as asked (unknown selection, unusable output folder)."""
+
+
+class SelectionError(IndexerError):
+    """A selection cannot be made as asked (bad target, unknown or existing saved selection)."""
+
+
+class ImageLoadingError(IndexerError):
+    """Some of the given images could not be read (image_loading_errors='raise')."""
+
+
+class LabelError(IndexerError):
+    """Labels cannot be read or stored as asked."""

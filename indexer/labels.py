@@ -15,15 +15,11 @@ from pathlib import Path
 
 from .db import Database
 from .db import select as q
-from .errors import IndexerError
+from .errors import LabelError
 
 _SOURCE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 PATH_COLUMNS = ("path", "file", "filename", "file_path", "image", "image_path")
 LABEL_COLUMNS = ("label", "class", "species", "category")
-
-
-class LabelError(IndexerError):
-    """Labels cannot be read or stored as asked."""
 
 
 @dataclass(frozen=True)

@@ -13,16 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from .errors import IndexerError
+from .errors import OutputError
 from .selection import SelectedImage, Selection
 
 FORMATS = ("paths", "csv", "json")
 MODES = ("copy", "link", "symlink")
 CSV_COLUMNS = ("path", "id", "group", "root", "rel_path", "new")
-
-
-class OutputError(IndexerError):
-    """A selection cannot be written where it was asked to go."""
 
 
 def write_listing(selection: Selection, fmt: str, out: TextIO) -> None:

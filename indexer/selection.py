@@ -2,7 +2,7 @@
 
 `select(db, ...)` reads the feature table (sequences.load_features), filters it with --where,
 splits it into groups with --per, turns --target/--fraction/--total into an exact count per group,
-runs the chosen method (indexer.select.pick) on each group's pool, and optionally saves or extends
+runs the chosen method (indexer.methods.pick) on each group's pool, and optionally saves or extends
 a named selection. It never opens an image and never prints: notes come back in the result.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from natsort import natsort_keygen, ns
 
 from .db import Database, utcnow
 from .db import select as q
-from .errors import IndexerError
+from .errors import SelectionError
 from .sequences import DEFAULT_BURST_GAP, FeatureTable, load_features
 
 log = logging.getLogger(__name__)
@@ -28,10 +28,6 @@ METHOD_NAMES = ("diverse", "kcenter", "buckets", "window", "random")
 STATS_SAMPLE = 50_000  # coverage figures of larger pools are measured on a sample of this size
 _natural = natsort_keygen(alg=ns.IGNORECASE)
 _LEVEL = re.compile(r"^\s*level\s*(?::\s*|)(\d+)\s*$", re.IGNORECASE)
-
-
-class SelectionError(IndexerError):
-    """A selection cannot be made as asked (bad target, unknown or existing saved selection)."""
 
 
 @dataclass(frozen=True)
@@ -133,7 +129,7 @@ def select(db: Database, *, target: int | None = None, fraction: float | None = 
            seed: int | None = None, burst_gap: float | None = None, save: str | None = None,
            extend: str | None = None, exclude_selections: Sequence[str] = (), stats: bool = False,
            only_ids: Sequence[int] | np.ndarray | None = None) -> Selection:
-    """Choose images from the index; see docs/select.md. With `extend`, unset options default to
+    """Choose images from the index; see the README, "Selecting subsets". With `extend`, unset options default to
     those the selection was saved with, and the target counts new images only. `only_ids`
     restricts the candidates to these image ids (the smartdownsample drop-ins use it)."""
     started = utcnow()  # images first seen after this are new to the next --extend
@@ -457,7 +453,7 @@ def group_seed(seed: int, key: Any) -> int:
 
 def pool_of(table: FeatureTable, rows: np.ndarray) -> Any:
     """The Pool of these table rows (a zero-copy view when they are one contiguous run)."""
-    from .select import Pool
+    from .methods import Pool
 
     if len(rows) and int(rows[-1]) - int(rows[0]) + 1 == len(rows):
         sl = slice(int(rows[0]), int(rows[-1]) + 1)
@@ -472,7 +468,7 @@ def pool_of(table: FeatureTable, rows: np.ndarray) -> Any:
 def _pick_groups(table: FeatureTable, in_play: np.ndarray, gkey: np.ndarray, kept: np.ndarray, keys: list[Any],
                  labels: list[str], sizes: np.ndarray, alloc: np.ndarray, method: str, seed: int,
                  with_stats: bool) -> tuple[np.ndarray, list[GroupResult]]:
-    from .select import pick
+    from .methods import pick
 
     order = in_play[np.argsort(gkey[in_play], kind="stable")]
     bounds = np.searchsorted(gkey[order], np.arange(len(keys) + 1))
@@ -511,7 +507,7 @@ def _images(db: Database, table: FeatureTable, rows: np.ndarray, gkey: np.ndarra
 
 def group_stats(pool: Any, picks: np.ndarray, seed: int) -> dict[str, Any]:
     """--stats of one group: the chosen subset and a random one of the same size, against the pool."""
-    from .select import bucket_keys, pick
+    from .methods import bucket_keys, pick
 
     n = len(pool)
     rnd = np.asarray(pick(pool, len(picks), "random", seed=seed + 1), dtype=np.int64)
@@ -537,7 +533,7 @@ def _measured(pool: Any, picks: np.ndarray, rnd: np.ndarray, seed: int) -> tuple
 
 
 def _subpool(pool: Any, rows: np.ndarray) -> Any:
-    from .select import Pool
+    from .methods import Pool
 
     return Pool(dhash=pool.dhash[rows], ahash=pool.ahash[rows], phash=pool.phash[rows],
                 brightness=pool.brightness[rows], color_variance=pool.color_variance[rows],
@@ -545,7 +541,7 @@ def _subpool(pool: Any, rows: np.ndarray) -> Any:
 
 
 def _figures(mpool: Any, mpicks: np.ndarray, pool: Any, picks: np.ndarray, keys: np.ndarray) -> dict[str, Any]:
-    from .select import coverage, hamming_coverage, redundancy
+    from .methods import coverage, hamming_coverage, redundancy
 
     cm, cx = coverage(mpool, mpicks)
     hm, hx = hamming_coverage(mpool, mpicks)
@@ -602,7 +598,7 @@ class GroupBuckets:
 def bucket_table(db: Database, *, per: str | None = None, where: str | None = None,
                  burst_gap: float | None = None) -> tuple[list[GroupBuckets], list[str]]:
     """smartdownsample's 32 buckets (key, meaning, images) of each group, and notes."""
-    from .select import bucket_keys, bucket_meaning
+    from .methods import bucket_keys, bucket_meaning
 
     q.register_functions(db)
     per_sql, fast = _per_sql(per)

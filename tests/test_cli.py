@@ -350,20 +350,21 @@ def test_status_text(runner, indexed):
 # -- environment, streams ------------------------------------------------------------------------
 
 
-def test_indexer_db_env_var(runner, tmp_path):
+def test_indexer_db_env_var(runner, tmp_path, monkeypatch):
     root = tmp_path / "a"
     save_jpeg(scene(1, (96, 72)), root / "x.jpg")
     db = tmp_path / "elsewhere" / "env.db"
     db.parent.mkdir()
     cwd = tmp_path / "cwd"
     cwd.mkdir()
-    with runner.isolated_filesystem(temp_dir=cwd) as here:
-        ok(invoke(runner, ["scan", root, "--workers", "1", "--quiet"], env={"INDEXER_DB": str(db)}))
-        assert not (Path(here) / "index.db").exists()
-        info = json.loads(ok(invoke(runner, ["status", "--json"], env={"INDEXER_DB": str(db)})).stdout)
-        # --db wins over the environment
-        assert_error(invoke(runner, ["status", "--db", "other.db"], env={"INDEXER_DB": str(db)}),
-                     contains="no index database")
+    monkeypatch.chdir(cwd)
+    here = cwd
+    ok(invoke(runner, ["scan", root, "--workers", "1", "--quiet"], env={"INDEXER_DB": str(db)}))
+    assert not (Path(here) / "index.db").exists()
+    info = json.loads(ok(invoke(runner, ["status", "--json"], env={"INDEXER_DB": str(db)})).stdout)
+    # --db wins over the environment
+    assert_error(invoke(runner, ["status", "--db", "other.db"], env={"INDEXER_DB": str(db)}),
+                 contains="no index database")
     assert db.is_file()
     assert info["images"]["indexed"] == 1 and Path(info["db"]) == db.resolve()
 

@@ -266,7 +266,7 @@ def test_failed_files_are_listed_with_their_reasons(scanned, saved_report):
 
 
 def test_verification_pairs_show_the_nearest_kept_image(scanned, saved_report):
-    from indexer.select import Pool, pairwise
+    from indexer.methods import Pool, pairwise
 
     _, db = scanned
     out, _ = saved_report

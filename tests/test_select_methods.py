@@ -7,11 +7,11 @@ import importlib
 import numpy as np
 import pytest
 
-from indexer.select import (METHODS, Pool, bucket_keys, bucket_meaning, buckets_covered, coverage, distance,
+from indexer.methods import (METHODS, Pool, bucket_keys, bucket_meaning, buckets_covered, coverage, distance,
                             hamming_coverage, pairwise, pick, redundancy)
 
-kcenter_mod = importlib.import_module("indexer.select.kcenter")
-window_mod = importlib.import_module("indexer.select.window")
+kcenter_mod = importlib.import_module("indexer.methods.kcenter")
+window_mod = importlib.import_module("indexer.methods.window")
 
 
 # -- generated pools ---------------------------------------------------------------------------
@@ -211,7 +211,7 @@ def test_redundancy() -> None:
 
 
 def test_redundancy_indexed_path_matches_direct() -> None:
-    metrics = importlib.import_module("indexer.select.metrics")
+    metrics = importlib.import_module("indexer.methods.metrics")
     rng = np.random.default_rng(9)
     base = rng.integers(0, 2**64, 1500, dtype=np.uint64)
     h = np.concatenate([base, _flip(rng, base[:800], 1, 8)])
@@ -414,7 +414,7 @@ def test_kcenter_is_greedy_farthest_point_without_runs() -> None:
 def test_kcenter_runs_bound() -> None:
     """With runs, every image is within eps of its run's first image, which is a unit."""
     p = bursts(5)
-    from indexer.select.distance import codes
+    from indexer.methods.distance import codes
     leaders, lead_of, lead_dist = kcenter_mod.runs(codes(p), 16)
     assert len(leaders) < p.size and np.all(lead_dist <= 16)
     assert np.array_equal(np.unique(lead_of), leaders)

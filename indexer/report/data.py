@@ -2,7 +2,7 @@
 
 The groups and their members come from `indexer.selection.select` itself (every image of every
 group, in natural path order, with the same --per/--where/--burst-gap meaning as `indexer
-select`); bucket keys and distances from `indexer.select` on the stored features. Nothing here
+select`); bucket keys and distances from `indexer.methods` on the stored features. Nothing here
 opens an image or prints.
 """
 from __future__ import annotations
@@ -91,7 +91,7 @@ def _defaults(params: dict[str, Any], per: str | None, where: str | None, burst_
 def _image_infos(rows: dict[int, ImageRow], classes: dict[int, str], table: FeatureTable, everything: Selection,
                  members: set[int] | None) -> list[ImageInfo]:
     """The report's images in natural path order, with group, bucket and kept mark."""
-    from ..select import bucket_keys
+    from ..methods import bucket_keys
 
     ids = np.array(everything.ids, dtype=np.int64)
     keys = np.asarray(bucket_keys(pool_of(table, np.arange(len(table)))), dtype=np.int64)
@@ -121,7 +121,7 @@ def table_rows(table: FeatureTable, ids: Sequence[int]) -> np.ndarray:
 # -- groups and buckets ----------------------------------------------------------------------------
 
 def _groups(everything: Selection, images: list[ImageInfo]) -> list[GroupView]:
-    from ..select import bucket_meaning
+    from ..methods import bucket_meaning
 
     by_group: dict[str, list[ImageInfo]] = {g.label: [] for g in everything.groups}
     for im in images:
@@ -163,8 +163,8 @@ def _spread(a: np.ndarray, k: int) -> np.ndarray:
 
 def _pairs(table: FeatureTable, images: list[ImageInfo], budget: int, seed: int) -> list[Pair]:
     """A seeded sample of excluded images, spread over the groups, each with the nearest kept
-    image of its group by the combined distance of indexer.select (ties: the first in natural order)."""
-    from ..select import pairwise
+    image of its group by the combined distance of indexer.methods (ties: the first in natural order)."""
+    from ..methods import pairwise
 
     by_group: dict[str, tuple[list[ImageInfo], list[ImageInfo]]] = {}
     for im in images:

@@ -4,13 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import IndexerError
+from ..errors import ReportError
 
 GRID_LIMIT = 100  # thumbnails per bucket grid (smartdownsample's 10x10)
-
-
-class ReportError(IndexerError):
-    """A report cannot be made as asked (unknown selection, unusable output folder)."""
 
 
 class PlotsUnavailable(ReportError):
@@ -69,7 +65,7 @@ class Pair:
     group: str
     excluded: ImageInfo
     kept: ImageInfo
-    distance: int  # combined distance of indexer.select.distance (0-255)
+    distance: int  # combined distance of indexer.methods.distance (0-255)
 
 
 @dataclass(frozen=True)

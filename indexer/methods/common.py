@@ -14,7 +14,7 @@ def check_pool(pool: object) -> None:
     from .pool import Pool
 
     if not isinstance(pool, Pool):
-        raise ValueError(f"pool must be an indexer.select.Pool, got {type(pool).__name__}")
+        raise ValueError(f"pool must be an indexer.methods.Pool, got {type(pool).__name__}")
 
 
 def check_k(k: object) -> int:
