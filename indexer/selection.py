@@ -455,7 +455,7 @@ def pool_of(table: FeatureTable, rows: np.ndarray) -> Any:
     """The Pool of these table rows (a zero-copy view when they are one contiguous run)."""
     from .methods import Pool
 
-    if len(rows) and int(rows[-1]) - int(rows[0]) + 1 == len(rows):
+    if len(rows) and int(rows[-1]) - int(rows[0]) + 1 == len(rows) and bool(np.all(np.diff(rows) == 1)):
         sl = slice(int(rows[0]), int(rows[-1]) + 1)
         return Pool(dhash=table.dhash[sl], ahash=table.ahash[sl], phash=table.phash[sl],
                     brightness=table.brightness[sl], color_variance=table.color_variance[sl],

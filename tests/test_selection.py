@@ -408,3 +408,21 @@ def test_drop_ins_edge_cases(tmp_path, monkeypatch):
                                   save_distribution=str(tmp_path / "d.png"))) == 2
     with pytest.raises(ValueError):
         sample_diverse(rel, 2, image_loading_errors="ignore", db=cache)
+
+
+
+def test_pool_of_keeps_the_order_of_rows_given_out_of_order():
+    import numpy as np
+
+    from indexer.selection import pool_of
+    from indexer.sequences import FeatureTable
+
+    table = FeatureTable(
+        ids=np.arange(3, dtype=np.int64), dhash=np.array([1, 2, 3], np.uint64),
+        ahash=np.array([4, 5, 6], np.uint64), phash=np.array([7, 8, 9], np.uint64),
+        brightness=np.array([10, 20, 30], np.float32), color_variance=np.zeros(3, np.float32),
+        is_gray=np.zeros(3, bool), sequence=np.arange(3, dtype=np.int64), folder=np.zeros(3, np.int32),
+        folders=(("/r", ""),))
+    pool = pool_of(table, np.array([0, 2, 1]))  # first and last look contiguous, the middle is not
+    assert pool.dhash.tolist() == [1, 3, 2]
+    assert pool.brightness.tolist() == [10, 30, 20]
