@@ -43,7 +43,7 @@ def extract_one(item: WorkItem) -> ImageResult:
     except FileNotFoundError:
         return ImageResult(item, None, "file vanished before it was read", 0, 0, None, None, vanished=True)
     except OSError as exc:
-        return ImageResult(item, None, _describe(exc), 0, 0, None, None)
+        return ImageResult(item, None, describe_error(exc), 0, 0, None, None)
     try:
         with os.fdopen(fd, "rb") as fh:
             st = os.fstat(fh.fileno())
@@ -52,7 +52,7 @@ def extract_one(item: WorkItem) -> ImageResult:
                 return ImageResult(item, None, "empty file (0 bytes)", size, mtime_ns, inode, device)
             features = features_from_file(fh)
     except Exception as exc:  # any decoder error is this file's failure, not the run's
-        return ImageResult(item, None, _describe(exc), size, mtime_ns, inode, device)
+        return ImageResult(item, None, describe_error(exc), size, mtime_ns, inode, device)
     return ImageResult(item, features, None, size, mtime_ns, inode, device)
 
 
@@ -216,12 +216,14 @@ def _clean(raw: object) -> str | None:
     return text or None
 
 
-def _describe(exc: BaseException) -> str:
+def describe_error(exc: BaseException) -> str:
     """One line naming the error, without the traceback."""
     if isinstance(exc, Image.DecompressionBombWarning | Image.DecompressionBombError):
         return f"decompression bomb refused: {exc}".splitlines()[0]
     if isinstance(exc, UnidentifiedImageError):
         return "UnidentifiedImageError: not an image Pillow can read (cannot identify image file)"
+    if isinstance(exc, FileNotFoundError):
+        return "file not found"
     if isinstance(exc, PermissionError):
         return f"permission denied: {exc.strerror or exc}"
     msg = " ".join(str(exc).split())

@@ -40,6 +40,22 @@ def _exit_with_parent(parent: int, interval: float = 0.5) -> None:
     os._exit(1)
 
 
+def spawn_pool(workers: int) -> ProcessPoolExecutor:
+    """A pool of spawned processes that ignore Ctrl-C and exit when this process dies."""
+    ctx = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init, initargs=(os.getpid(),))
+
+
+def stop_pool(ex: ProcessPoolExecutor) -> None:
+    """Stop a pool now: queued work is cancelled and running workers are terminated."""
+    procs = list(getattr(ex, "_processes", {}).values())
+    ex.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        p.join(5)
+
+
 class Pipeline:
     """A pool of decoding processes and the batching of their results into a sink."""
 
@@ -68,21 +84,14 @@ class Pipeline:
         self.close(cancel=exc_type is not None)
 
     def _new_executor(self) -> ProcessPoolExecutor:
-        ctx = multiprocessing.get_context("spawn")
-        return ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_worker_init,
-                                   initargs=(os.getpid(),))
+        return spawn_pool(self.workers)
 
     def close(self, cancel: bool = False) -> None:
         ex, self._executor = self._executor, None
         if ex is None:
             return
         if cancel:
-            procs = list(getattr(ex, "_processes", {}).values())
-            ex.shutdown(wait=False, cancel_futures=True)
-            for p in procs:
-                p.terminate()
-            for p in procs:
-                p.join(5)
+            stop_pool(ex)
         else:
             ex.shutdown(wait=True)
 

@@ -10,18 +10,17 @@ A source that is missing or cannot be decoded gets a placeholder (`thumbs/missin
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
-import signal
-import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..features import describe_error
+from ..pipeline import spawn_pool, stop_pool
 from ..progress import Progress
 from .records import Thumb, ThumbStats
 
@@ -101,28 +100,8 @@ def make_many(jobs: list[ThumbJob]) -> list[ThumbResult]:
             make_thumbnail(job.source, job.dest, job.px)
             out.append(ThumbResult(job.id, None))
         except Exception as exc:  # any decoder error is this file's placeholder, not the report's failure
-            out.append(ThumbResult(job.id, _describe(exc)))
+            out.append(ThumbResult(job.id, describe_error(exc)))
     return out
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, FileNotFoundError):
-        return "file not found"
-    if isinstance(exc, PermissionError):
-        return f"permission denied: {exc.strerror or exc}"
-    msg = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
-
-
-def _worker_init(parent: int) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
-
-
-def _exit_with_parent(parent: int) -> None:
-    while os.getppid() == parent:
-        time.sleep(0.5)
-    os._exit(1)
 
 
 # -- the parent side -------------------------------------------------------------------------------
@@ -151,7 +130,7 @@ def thumbnails(out_dir: str | os.PathLike[str], images: Sequence[tuple[int, str]
             found[image_id] = _placeholder(folder, "missing", "file not found")
             continue
         except OSError as exc:
-            found[image_id] = _placeholder(folder, "unreadable", _describe(exc))
+            found[image_id] = _placeholder(folder, "unreadable", describe_error(exc))
             continue
         name = f"{image_id}-{px}-{st.st_size}-{st.st_mtime_ns}.jpg"
         keep.add(name)
@@ -225,8 +204,7 @@ def _run(jobs: list[ThumbJob], workers: int | None, min_parallel: int,
         return out
     chunks = [jobs[i:i + CHUNK] for i in range(0, len(jobs), CHUNK)]
     workers = min(workers, len(chunks))
-    ctx = multiprocessing.get_context("spawn")
-    ex = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init, initargs=(os.getpid(),))
+    ex = spawn_pool(workers)
     results: list[ThumbResult] = []
     pending: dict[Future[list[ThumbResult]], list[ThumbJob]] = {}
     try:
@@ -249,12 +227,7 @@ def _run(jobs: list[ThumbJob], workers: int | None, min_parallel: int,
                 results += _collect(fut, chunk)
                 advance(len(chunk))
     except BaseException:
-        procs = list(getattr(ex, "_processes", {}).values())
-        ex.shutdown(wait=False, cancel_futures=True)
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.join(5)
+        stop_pool(ex)
         raise
     ex.shutdown(wait=True)
     return results
