@@ -53,7 +53,9 @@ def folder_rows(rng: np.random.Generator, root_id: int, folder: str, n: int, now
     hashes = (protos[scene].view(np.uint64) ^ flips).view(np.int64)
     night = rng.random(scenes) < 0.33
     gray = night[scene]
-    bright = np.where(gray, rng.uniform(10, 80, n), rng.uniform(60, 230, n)).round(3)
+    # a scene keeps its lighting across a burst: brightness per scene, a few levels of noise per frame
+    scene_bright = np.where(night, rng.uniform(10, 80, scenes), rng.uniform(60, 230, scenes))
+    bright = np.clip(scene_bright[scene] + rng.normal(0, 3, n), 0, 255).round(3)
     cvar = np.where(gray, 0.0, rng.uniform(50, 900, n)).round(3)
     step = np.where(np.r_[True, burst_of[1:] != burst_of[:-1]], rng.integers(120, 7200, n), 1)
     t = 1_700_000_000 + np.cumsum(step)
