@@ -11,8 +11,9 @@ import click
 
 from ..labels import import_labels, label_counts, labels_from_folders
 from ..output import FORMATS, materialize, write_listing
-from ..selection import (METHOD_NAMES, Selection, bucket_table, delete_selection, list_selections, select,
-                         selection_paths)
+from ..bucket_table import bucket_table
+from ..saved import delete_selection, list_selections, selection_paths
+from ..selection import METHOD_NAMES, Selection, select
 from . import cli
 from .common import db_option, echo_err, open_db
 
