@@ -52,3 +52,7 @@ class ImageLoadingError(IndexerError):
 
 class LabelError(IndexerError):
     """Labels cannot be read or stored as asked."""
+
+
+class WatchError(IndexerError):
+    """The file system cannot be watched (inotify limits, an unsupported mount)."""

@@ -23,6 +23,7 @@ from watchdog.observers.polling import PollingObserver
 
 from .db import Database
 from .discover import FileEntry, Filters, walk
+from .errors import WatchError
 from .pipeline import Pipeline
 from .progress import Progress
 from .records import ImageResult, WorkItem
@@ -245,7 +246,13 @@ class Watcher:
 
     def _schedule(self, observer: BaseObserver, root: Root) -> None:
         base = os.path.join(root.path, *root.start.split("/")) if root.start else root.path
-        self.watches[root.id] = observer.schedule(_Handler(self.events), base, recursive=True)
+        try:
+            self.watches[root.id] = observer.schedule(_Handler(self.events), base, recursive=True)
+        except OSError as exc:  # inotify's watch or instance limit, mostly
+            raise WatchError(
+                f"cannot watch {base}: {exc.strerror or exc}. With many folders, raise the limit "
+                "(sysctl fs.inotify.max_user_watches=1048576) or use --polling"
+            ) from exc
 
     # -- the run -----------------------------------------------------------------------------------
 

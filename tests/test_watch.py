@@ -252,3 +252,23 @@ def test_kill_9_then_scan_resumes(tmp_path, watcher):
     assert r.returncode == 0, r.stderr
     assert w.query(live())[0][0] == 4
     assert w.query("SELECT command, status FROM runs ORDER BY id") == [("watch", "crashed"), ("scan", "completed")]
+
+
+def test_a_root_that_cannot_be_watched_is_a_one_line_error(tmp_path, monkeypatch):
+    """inotify's watch limit (or any OSError from watchdog) is reported, not a traceback."""
+    from click.testing import CliRunner
+    from watchdog.observers.api import BaseObserver
+
+    from indexer.cli import cli
+
+    def refuse(self, *args, **kwargs):
+        raise OSError(28, "inotify watch limit reached")
+
+    monkeypatch.setattr(BaseObserver, "schedule", refuse)
+    root = tmp_path / "archive"
+    make_archive(root, cameras=1, per_camera=1)
+    r = CliRunner().invoke(cli, ["watch", str(root), "--db", str(tmp_path / "i.db"), "--workers", "1", "--quiet"])
+    assert r.exit_code == 1, r.output
+    assert "Traceback" not in r.output
+    assert r.stderr.strip().splitlines()[-1].startswith("Error: cannot watch")
+    assert "--polling" in r.stderr
