@@ -87,12 +87,22 @@ def resolve_roots(db: Database, paths: Sequence[str]) -> list[Root]:
 
 
 def _known_root(db: Database, path: str) -> Root | None:
-    for row in db.roots():
-        known = row["path"]
-        if path == known:
-            return Root(row["id"], known, "")
-        if path.startswith(known.rstrip("/") + "/"):
-            return Root(row["id"], known, path[len(known.rstrip("/")) + 1:])
+    """The known root that `path` is, or is inside of, as written or through symlinks (a
+    symlink to an indexed archive must not index it a second time under another root)."""
+    rows = db.roots()
+    for spelled in (path, os.path.realpath(path).replace(os.sep, "/")):
+        for row in rows:
+            known = row["path"]
+            if spelled == path:
+                base = known
+            elif os.path.isdir(known):
+                base = os.path.realpath(known).replace(os.sep, "/")
+            else:
+                continue
+            if spelled == base:
+                return Root(row["id"], known, "")
+            if spelled.startswith(base.rstrip("/") + "/"):
+                return Root(row["id"], known, spelled[len(base.rstrip("/")) + 1:])
     return None
 
 

@@ -523,3 +523,14 @@ def test_source_files_are_never_modified(archive, db_path, tmp_path):
     assert fingerprint(archive) == before
     assert sorted(os.listdir(archive / CAM1)) == listing  # no side files next to the images
     assert State.INDEXED.value in {r["state"] for r in rows(db_path).values()}
+
+
+def test_a_symlink_to_a_known_root_is_that_root(archive, db_path, tmp_path):
+    run_scan(archive, db_path)
+    link = tmp_path / "link"
+    link.symlink_to(archive)
+    s = run_scan(link, db_path)
+    assert counts(s) == expect(unchanged=12)
+    assert len(table(db_path, "SELECT * FROM roots")) == 1
+    s = run_scan(link / "site1", db_path)  # inside it, through the link
+    assert s.counts.new == 0 and s.counts.unchanged > 0
