@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import stat as stat_module
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -73,10 +74,12 @@ def walk(root: str, start: str = "", filters: Filters = Filters(), *, stat: bool
          problems: list[Problem] | None = None) -> Iterator[Listing]:
     """Depth-first, natural order: each folder's files, then its sub-folders.
 
-    Folder symlinks are followed once; a loop back to a folder already walked is reported in
-    `problems` and skipped. Unreadable folders are reported and yielded as incomplete.
+    Folder symlinks that point outside the root are followed once; those pointing inside it are
+    aliases of folders walked anyway and are skipped; a loop back to a folder already walked is
+    reported in `problems` and skipped. Unreadable folders are reported and yielded as incomplete.
     """
     problems = problems if problems is not None else []
+    real_root = os.path.realpath(root)
     seen: set[tuple[int, int]] = set()
     stack = [start]
     while stack:
@@ -100,7 +103,12 @@ def walk(root: str, start: str = "", filters: Filters = Filters(), *, stat: bool
         for entry in entries:
             rel = f"{folder}/{entry.name}" if folder else entry.name
             if _is_dir(entry):
-                if filters.wants_dir(rel, entry.name):
+                if not filters.wants_dir(rel, entry.name):
+                    continue
+                alias = _alias_inside(entry, real_root)
+                if alias == "loop":
+                    problems.append(Problem(entry.path, "symlink loop: it points back to a folder above it, skipped"))
+                elif alias is None:
                     subdirs.append(rel)
             elif filters.wants_file(rel, entry.name):
                 found = _stat_entry(entry) if stat else FileEntry(entry.name)
@@ -108,6 +116,21 @@ def walk(root: str, start: str = "", filters: Filters = Filters(), *, stat: bool
                     files.append(found)
         yield Listing(folder, files)
         stack.extend(reversed(subdirs))
+
+
+def _alias_inside(entry: os.DirEntry[str], real_root: str) -> str | None:
+    """'loop' for a folder symlink to the folder holding it or one above; 'alias' for one to
+    another folder inside the same root, which is walked under its own name anyway (following
+    the alias would index its files twice, or under the alias only); None to walk it."""
+    if not entry.is_symlink():
+        return None
+    target = os.path.realpath(entry.path)
+    here = os.path.realpath(os.path.dirname(entry.path))
+    if here == target or here.startswith(target.rstrip(os.sep) + os.sep):
+        return "loop"
+    if target == real_root or target.startswith(real_root.rstrip(os.sep) + os.sep):
+        return "alias"
+    return None
 
 
 def _is_dir(entry: os.DirEntry[str]) -> bool:
@@ -126,6 +149,8 @@ def _stat_entry(entry: os.DirEntry[str]) -> FileEntry | None:
         return None
     except OSError as exc:
         return FileEntry(entry.name, error=f"cannot stat: {exc.strerror or exc}")
+    if not stat_module.S_ISREG(st.st_mode):  # a FIFO or device named *.jpg would block a reader
+        return FileEntry(entry.name, error="not a regular file (a pipe, socket or device)")
     return FileEntry(entry.name, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
 
 

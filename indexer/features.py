@@ -7,6 +7,7 @@ Hashes follow ImageHash exactly on the reduced image (grayscale, LANCZOS resize,
 from __future__ import annotations
 
 import os
+import stat
 import warnings
 from datetime import datetime
 from functools import lru_cache
@@ -39,7 +40,8 @@ def extract_one(item: WorkItem) -> ImageResult:
     size = mtime_ns = 0
     inode = device = None
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        # O_NONBLOCK: a FIFO named *.jpg must not hang the worker (it is refused below).
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         return ImageResult(item, None, "file vanished before it was read", 0, 0, None, None, vanished=True)
     except OSError as exc:
@@ -48,6 +50,9 @@ def extract_one(item: WorkItem) -> ImageResult:
         with os.fdopen(fd, "rb") as fh:
             st = os.fstat(fh.fileno())
             size, mtime_ns, inode, device = st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev
+            if not stat.S_ISREG(st.st_mode):
+                return ImageResult(item, None, "not a regular file (a pipe, socket or device)", size, mtime_ns,
+                                   inode, device)
             if size == 0:
                 return ImageResult(item, None, "empty file (0 bytes)", size, mtime_ns, inode, device)
             features = features_from_file(fh)

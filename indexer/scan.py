@@ -86,6 +86,17 @@ def resolve_roots(db: Database, paths: Sequence[str]) -> list[Root]:
     return out
 
 
+def root_holding(db: Database, path: str | os.PathLike[str]) -> str | None:
+    """The scan root that `path` is, or lies inside of (symlinks resolved on both sides): files
+    written there would be indexed by the next scan. None when it is outside every root."""
+    real = os.path.realpath(path)
+    for row in db.roots():
+        root = os.path.realpath(row["path"])
+        if real == root or real.startswith(root.rstrip(os.sep) + os.sep):
+            return str(row["path"])
+    return None
+
+
 def _known_root(db: Database, path: str) -> Root | None:
     """The known root that `path` is, or is inside of, as written or through symlinks (a
     symlink to an indexed archive must not index it a second time under another root)."""

@@ -435,7 +435,10 @@ def _short_notes(notes: list[str], labels: list[str], sizes: np.ndarray, tgt: Ta
                      "only the largest groups get an image")
     for i in short[:10]:
         name = f"group {labels[i]}" if grouped else "the pool"
-        notes.append(f"{name} has only {int(sizes[i])} images ({what}): all are taken")
+        if sizes[i] == 0:
+            notes.append(f"{name} has no candidate images ({what}): nothing taken")
+        else:
+            notes.append(f"{name} has only {int(sizes[i])} images ({what}): all are taken")
     if len(short) > 10:
         notes.append(f"... and {len(short) - 10} more groups with fewer images than asked")
 

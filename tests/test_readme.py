@@ -38,3 +38,17 @@ def test_quick_start_main_job_runs(tmp_path):
         out += r.stdout
     assert (tmp_path / "index.db").exists()
     assert "45 indexed, 0 failed, 0 missing" in out
+
+
+def test_stats_example_is_what_the_command_prints(tmp_path):
+    block = README.split("`indexer select --target 3 --per level:2 --stats` prints", 1)[1]
+    lines = re.search(r"```\n(.*?)\n```", block, flags=re.S).group(1).splitlines()
+    db = str(tmp_path / "ex.db")
+    run = [sys.executable, "-m", "indexer"]
+    assert subprocess.run([*run, "scan", str(REPO / "examples" / "archive"), "--db", db, "--quiet"],
+                          capture_output=True, timeout=300).returncode == 0
+    r = subprocess.run([*run, "select", "--db", db, "--target", "3", "--per", "level:2", "--stats"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    for line in lines:
+        assert line in r.stderr.splitlines(), line

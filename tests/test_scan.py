@@ -534,3 +534,25 @@ def test_a_symlink_to_a_known_root_is_that_root(archive, db_path, tmp_path):
     assert len(table(db_path, "SELECT * FROM roots")) == 1
     s = run_scan(link / "site1", db_path)  # inside it, through the link
     assert s.counts.new == 0 and s.counts.unchanged > 0
+
+
+def test_a_fifo_named_like_an_image_fails_instead_of_hanging(archive, db_path):
+    fifo = archive / "site1" / "cam01" / "pipe.jpg"
+    os.mkfifo(fifo)
+    s = run_scan(archive, db_path)  # would block forever on open() before the fix
+    assert s.counts.new == 12 and s.counts.failed == 1
+    got = rows(db_path)[(CAM1, "pipe.jpg")]
+    assert got["state"] == "failed" and "not a regular file" in got["error"]
+
+
+def test_folder_symlinks_inside_the_root_are_aliases_not_walked(tmp_path, db_path):
+    root = tmp_path / "arch"
+    for i in range(2):
+        save_jpeg(scene(i, (96, 72)), root / "b" / f"IMG_{i}.JPG")
+    (root / "a").symlink_to(root / "b")  # sorts before its target: the real folder must win
+    outside = tmp_path / "elsewhere"
+    save_jpeg(scene(9, (96, 72)), outside / "IMG_9.JPG")
+    (root / "ext").symlink_to(outside)  # pointing outside the root: followed
+    s = run_scan(root, db_path)
+    assert s.counts.new == 3 and not s.problems
+    assert set(rows(db_path)) == {("b", "IMG_0.JPG"), ("b", "IMG_1.JPG"), ("ext", "IMG_9.JPG")}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from ..output import FORMATS, materialize, write_listing
 from ..bucket_table import bucket_table
 from ..saved import delete_selection, list_selections, selection_paths
 from ..selection import METHOD_NAMES, Selection, select
+from ..scan import root_holding
 from . import cli
 from .common import db_option, echo_err, open_db
 
@@ -79,7 +81,15 @@ def select_cmd(db_path: Path | None, target: int | None, fraction: float | None,
     dests = [(m, d) for m, d in (("copy", copy_to), ("link", link_to), ("symlink", symlink_to)) if d is not None]
     if len(dests) > 1:
         raise click.UsageError("choose one of --copy-to, --link-to and --symlink-to")
+    if output is not None:  # refuse an unusable -o before select() saves anything
+        folder = output.parent if str(output.parent) else Path(".")
+        if output.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK):
+            raise click.ClickException(f"cannot write -o {output}: not a writable file in an existing folder")
     with open_db(db_path) as db:
+        if dests and (root := root_holding(db, dests[0][1])) is not None:
+            raise click.ClickException(
+                f"--{dests[0][0]}-to {dests[0][1]} is inside the scan root {root}: the next scan would "
+                "index the copies; choose a folder outside the archive")
         result = select(db, target=target, fraction=fraction, total=total, per=per, balance=balance, where=where,
                         method=method, seed=seed, burst_gap=burst_gap, save=save, extend=extend,
                         exclude_selections=exclude_selection, stats=stats)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..db import Database
+from ..scan import root_holding
 from .data import gather
 from .html import render
 from .records import (PlotsUnavailable, ReportData, ReportError, ReportSummary, Thumb, ThumbStats)
@@ -108,12 +109,10 @@ def _out_folder(db: Database, out: Path) -> Path:
     the thumbnails) and when it is a file."""
     if out.exists() and not out.is_dir():
         raise ReportError(f"--out {out} is a file, not a folder")
-    resolved = out.resolve()
-    for r in db.root_summaries():
-        root = Path(r["path"])
-        if resolved == root or root in resolved.parents:
-            raise ReportError(f"--out {out} is inside the scan root {root}: the next scan would index the "
-                              "thumbnails; choose a folder outside the archive")
+    root = root_holding(db, out)
+    if root is not None:
+        raise ReportError(f"--out {out} is inside the scan root {root}: the next scan would index the "
+                          "thumbnails; choose a folder outside the archive")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
