@@ -180,6 +180,23 @@ def test_unreadable_file_fails_with_permission_denied(bad_archive, db_path):
         locked.chmod(0o644)
 
 
+def test_permission_denied_is_a_failed_result_even_as_root(tmp_path, monkeypatch):
+    """Root reads mode-0 files, so the denial is simulated where the worker opens the file."""
+    import indexer.features as features
+
+    path = save_jpeg(scene(5, (160, 120)), tmp_path / "locked.jpg")
+    real_open = os.open
+
+    def deny(p, *args, **kwargs):
+        if os.fspath(p) == str(path):
+            raise PermissionError(13, "Permission denied", str(p))
+        return real_open(p, *args, **kwargs)
+
+    monkeypatch.setattr(features.os, "open", deny)
+    result = extract_one(WorkItem(1, str(tmp_path), "", "locked.jpg"))
+    assert result.features is None and result.error == "permission denied: Permission denied"
+
+
 # -- what later scans do with failed files ---------------------------------------------------------
 
 def failed_stamps(db_path: Path) -> dict[str, tuple]:
