@@ -24,7 +24,7 @@ from typing import Any
 
 from .db import Database, default_db_path
 from .db import select as q
-from .discover import FileEntry
+from .discover import FileEntry, stat_file
 from .errors import ImageLoadingError
 from .progress import Progress
 from .scan import Root, Scanner
@@ -233,9 +233,10 @@ class FileScanner(Scanner):
                     folders[folder].append(name)
             for folder, names in folders.items():
                 known = self.db.files_in_folder(root.id, folder)
-                restore: list[int] = []
+                restore: list[tuple[int, int | None, int | None]] = []
                 for name in names:
-                    entry = _stat(prefix + (f"{folder}/" if folder else "") + name, name)
+                    entry = stat_file(prefix + (f"{folder}/" if folder else "") + name, name) \
+                        or FileEntry(name, error="file not found")
                     item = self.classify(root, folder, entry, known.get(name), restore)
                     if item is None:
                         progress.update(1)
@@ -246,18 +247,6 @@ class FileScanner(Scanner):
 
     def _count_total(self, roots: Sequence[Root], progress: Progress) -> None:
         progress.set_total(len(self.files))
-
-
-def _stat(path: str, name: str) -> FileEntry:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return FileEntry(name, error="file not found")
-    except OSError as exc:
-        return FileEntry(name, error=f"cannot stat: {exc.strerror or exc}")
-    if not os.path.isfile(path):
-        return FileEntry(name, error="not a file")
-    return FileEntry(name, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
 
 
 def _existing(folder: str) -> str:

@@ -11,8 +11,11 @@ from natsort import natsort_keygen, ns
 
 from .features import IMAGE_EXTENSIONS
 
-# Entry names hold no separators, so ns.PATH (3x slower: a pathlib split per name) is not needed.
-_natural = natsort_keygen(alg=ns.IGNORECASE)
+# Natural order, the order of the walk and of every listing: IMG_2 before IMG_10, case ignored.
+# name_key is for single names (no separators, so ns.PATH's pathlib split, 3x slower, is not
+# needed); path_key for paths, compared part by part (a folder sorts before its sub-folders).
+name_key = natsort_keygen(alg=ns.IGNORECASE)
+path_key = natsort_keygen(alg=ns.PATH | ns.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,7 @@ def walk(root: str, start: str = "", filters: Filters = Filters(), *, stat: bool
             problems.append(Problem(abs_dir, f"cannot read folder: {exc.strerror or exc}"))
             yield Listing(folder, [], complete=False)
             continue
-        entries.sort(key=lambda e: _natural(e.name))
+        entries.sort(key=lambda e: name_key(e.name))
         files, subdirs = [], []
         for entry in entries:
             rel = f"{folder}/{entry.name}" if folder else entry.name
@@ -111,7 +114,7 @@ def walk(root: str, start: str = "", filters: Filters = Filters(), *, stat: bool
                 elif alias is None:
                     subdirs.append(rel)
             elif filters.wants_file(rel, entry.name):
-                found = _stat_entry(entry) if stat else FileEntry(entry.name)
+                found = stat_file(entry.path, entry.name) if stat else FileEntry(entry.name)
                 if found is not None:  # None: gone between listing and stat
                     files.append(found)
         yield Listing(folder, files)
@@ -140,18 +143,20 @@ def _is_dir(entry: os.DirEntry[str]) -> bool:
         return False
 
 
-def _stat_entry(entry: os.DirEntry[str]) -> FileEntry | None:
+def stat_file(path: str, name: str) -> FileEntry | None:
+    """What stat() says of one image file (symlinks followed); None when it does not exist.
+    A broken symlink, a stat error or a file that is not a regular file is an entry with `error`."""
     try:
-        st = entry.stat(follow_symlinks=True)
+        st = os.stat(path)
     except FileNotFoundError:
-        if entry.is_symlink():
-            return FileEntry(entry.name, error="broken symlink: its target does not exist")
+        if os.path.islink(path):
+            return FileEntry(name, error="broken symlink: its target does not exist")
         return None
     except OSError as exc:
-        return FileEntry(entry.name, error=f"cannot stat: {exc.strerror or exc}")
+        return FileEntry(name, error=f"cannot stat: {exc.strerror or exc}")
     if not stat_module.S_ISREG(st.st_mode):  # a FIFO or device named *.jpg would block a reader
-        return FileEntry(entry.name, error="not a regular file (a pipe, socket or device)")
-    return FileEntry(entry.name, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+        return FileEntry(name, error="not a regular file (a pipe, socket or device)")
+    return FileEntry(name, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
 
 
 def count_files(root: str, start: str = "", filters: Filters = Filters()) -> int:

@@ -6,7 +6,7 @@ from typing import Any
 from .db import Database
 from .db import select as q
 from .errors import SelectionError
-from .selection import _natural
+from .discover import path_key
 
 
 def list_selections(db: Database) -> list[dict[str, Any]]:
@@ -22,7 +22,7 @@ def selection_paths(db: Database, name: str) -> list[str]:
     if sel is None:
         raise SelectionError(f"no saved selection named {name!r} (see `indexer selections`)")
     paths = [p.path for p in q.image_paths(db, q.member_ids(db, sel.id).tolist())]
-    return sorted(paths, key=_natural)
+    return sorted(paths, key=path_key)
 
 
 def delete_selection(db: Database, name: str) -> None:

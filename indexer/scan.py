@@ -166,29 +166,30 @@ class Scanner:
         self.problems: list[Problem] = []
         self.run_id: int | None = None
         self._marked_missing: set[int] = set()  # by this run: a move found later un-counts them
+        self._moved: set[int] = set()  # rows this run moved to a new path
 
     # -- classification ---------------------------------------------------------------------
 
-    def classify_folder(self, root: Root, listing: Listing) -> Iterator[WorkItem]:
-        """Compare one folder's files with the index; yield those that need decoding."""
+    def classify_folder(self, root: Root, listing: Listing, progress: Progress | None = None
+                        ) -> Iterator[WorkItem]:
+        """Compare one folder's files with the index; yield those that need decoding (the others
+        count on the progress bar here; decoded ones count when their result arrives)."""
         known = self.db.files_in_folder(root.id, listing.folder)
         restore: list[tuple[int, int | None, int | None]] = []
+        settled = 0
         for entry in listing.files:
             item = self.classify(root, listing.folder, entry, known.pop(entry.name, None), restore)
-            if item is not None:
+            if item is None:
+                settled += 1
+            else:
                 yield item
-        if listing.complete:
-            gone = [k.id for k in known.values()
-                    if k.state is not State.MISSING and self._judged(root, listing.folder, k.name)]
-            if gone:  # re-read: a file renamed inside this folder has taken its row to its new name
-                still = {k.id for n, k in self.db.files_in_folder(root.id, listing.folder).items() if n in known}
-                gone = [i for i in gone if i in still]
-            if gone:
-                self.db.mark_missing(gone)
-                self._marked_missing.update(gone)
-                self.counts.missing += len(gone)
+        if listing.complete:  # a file renamed inside this folder took its row along: not gone
+            self._mark_missing([k.id for k in known.values() if k.state is not State.MISSING
+                                and k.id not in self._moved and self._judged(root, listing.folder, k.name)])
         if restore:
             self.db.restore(restore)
+        if progress is not None:
+            progress.update(settled)
 
     def classify(self, root: Root, folder: str, entry: FileEntry, k: KnownFile | None,
                  restore: list[tuple[int, int | None, int | None]]) -> WorkItem | None:
@@ -202,8 +203,13 @@ class Scanner:
         elif entry.error:
             self._record_failure(item, entry)
         elif k is None:
-            if self._try_move(root, folder, entry):
+            moved = self._try_move(root, folder, entry)
+            if moved is not None:
                 self.counts.moved += 1
+                self._moved.add(moved)
+                if moved in self._marked_missing:  # its old folder was walked first: not missing after all
+                    self._marked_missing.discard(moved)
+                    self.counts.missing -= 1
             else:
                 self.counts.new += 1
                 return item
@@ -224,21 +230,25 @@ class Scanner:
         self.db.write_results([ImageResult(item, None, entry.error, 0, 0, None, None)], self.run_id)
         self.counts.failed += 1
 
-    def _try_move(self, root: Root, folder: str, entry: FileEntry) -> bool:
-        """A new path whose inode, size and mtime match a row whose old path is gone: a move."""
+    def _try_move(self, root: Root, folder: str, entry: FileEntry) -> int | None:
+        """A new path whose inode, size and mtime match a row whose old path is gone: a move.
+        Returns the id of the row moved to the new path."""
         if entry.inode is None or entry.device is None:
-            return False
+            return None
         row = self.db.find_by_inode(entry.device, entry.inode, entry.size, entry.mtime_ns)
         if row is None:
-            return False
+            return None
         old = "/".join(p for p in (row["root"], row["folder"], row["name"]) if p)
         if os.path.lexists(old):
-            return False  # a hard link or a copy: both paths are live files
+            return None  # a hard link or a copy: both paths are live files
         self.db.move(row["id"], root.id, folder, entry.name)
-        if row["id"] in self._marked_missing:  # its old folder was walked first: not missing after all
-            self._marked_missing.discard(row["id"])
-            self.counts.missing -= 1
-        return True
+        return int(row["id"])
+
+    def _mark_missing(self, ids: list[int]) -> None:
+        if ids:
+            self.db.mark_missing(ids)
+            self._marked_missing.update(ids)
+            self.counts.missing += len(ids)
 
     def _judged(self, root: Root, folder: str, name: str) -> bool:
         """Whether this scan's walk would meet the file: files its filters leave out are not missing."""
@@ -261,10 +271,7 @@ class Scanner:
                 if not listing.complete:
                     incomplete.append(listing.folder)
                     continue
-                before = self.counts.unchanged + self.counts.restored + self.counts.moved + self.counts.failed
-                yield from self.classify_folder(root, listing)
-                after = self.counts.unchanged + self.counts.restored + self.counts.moved + self.counts.failed
-                progress.update(after - before)
+                yield from self.classify_folder(root, listing, progress)
             self._sweep_unvisited(root, visited, incomplete)
             self.db.mark_root_scanned(root.id)
 
@@ -277,11 +284,8 @@ class Scanner:
             if folder in visited or under_incomplete(folder):
                 continue
             known = self.db.files_in_folder(root.id, folder)
-            gone = [k.id for k in known.values()
-                    if k.state is not State.MISSING and self._judged(root, folder, k.name)]
-            self.db.mark_missing(gone)
-            self._marked_missing.update(gone)
-            self.counts.missing += len(gone)
+            self._mark_missing([k.id for k in known.values()
+                                if k.state is not State.MISSING and self._judged(root, folder, k.name)])
 
     def run(self, paths: Sequence[str], params: dict[str, object] | None = None) -> ScanSummary:
         return self.execute(paths, lambda roots, progress, pipe: self.work(roots, progress), params or {})
@@ -344,11 +348,8 @@ class Scanner:
         """Write a batch; files that vanished before decoding are marked missing instead."""
         gone = [r for r in results if r.vanished]
         if gone:
-            for r in gone:
-                known = self.db.files_in_folder(r.item.root_id, r.item.folder).get(r.item.name)
-                if known is not None:
-                    self.db.mark_missing([known.id])
-                    self.counts.missing += 1
+            found = [self.db.known_file(r.item.root_id, r.item.folder, r.item.name) for r in gone]
+            self._mark_missing([k.id for k in found if k is not None and k.state is not State.MISSING])
         self.db.write_results([r for r in results if not r.vanished], self.run_id)
 
     def _count_total(self, roots: Sequence[Root], progress: Progress) -> None:

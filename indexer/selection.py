@@ -15,10 +15,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from natsort import natsort_keygen, ns
 
 from .db import Database, utcnow
 from .db import select as q
+from .discover import name_key
 from .errors import SelectionError
 from .sequences import DEFAULT_BURST_GAP, FeatureTable, load_features
 
@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 
 METHOD_NAMES = ("diverse", "kcenter", "buckets", "window", "random")
 STATS_SAMPLE = 50_000  # coverage figures of larger pools are measured on a sample of this size
-_natural = natsort_keygen(alg=ns.IGNORECASE)
 _LEVEL = re.compile(r"^\s*level\s*(?::\s*|)(\d+)\s*$", re.IGNORECASE)
 
 
@@ -337,7 +336,7 @@ def _sort_key(v: Any) -> tuple:
     if isinstance(v, (int, float)):
         return (0, v)
     if isinstance(v, str):
-        return (1, _natural(v))
+        return (1, name_key(v))
     return (2, repr(v))
 
 

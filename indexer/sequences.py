@@ -17,15 +17,14 @@ import sqlite3
 from dataclasses import dataclass
 
 import numpy as np
-from natsort import natsort_keygen, ns
 
 from .db import Database
 from .db import select as q
+from .discover import name_key, path_key
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BURST_GAP = 60.0
-_natural = natsort_keygen(alg=ns.PATH | ns.IGNORECASE)
 
 _ARRAYS = {  # cache key -> dtype of its little-endian bytes
     "id": "<i8", "dhash": "<i8", "ahash": "<i8", "phash": "<i8", "brightness": "<f4",
@@ -145,7 +144,7 @@ def _natural_order(conn: sqlite3.Connection, folders: list[q.FolderRow], counts:
     n = int(counts.sum())
     folder_idx = np.repeat(np.arange(len(folders), dtype=np.int32), counts)
     rank = np.empty(len(folders), np.int64)
-    rank[sorted(range(len(folders)), key=lambda i: (_natural(folders[i].root), _natural(folders[i].folder)))] = \
+    rank[sorted(range(len(folders)), key=lambda i: (path_key(folders[i].root), path_key(folders[i].folder)))] = \
         np.arange(len(folders))
     offsets = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
     within = np.arange(n, dtype=np.int64) - offsets[folder_idx]
@@ -153,7 +152,7 @@ def _natural_order(conn: sqlite3.Connection, folders: list[q.FolderRow], counts:
         if f.uneven_names:
             names = q.names_in_folder(conn, f.root_id, f.folder)
             local = np.empty(len(names), np.int64)
-            local[sorted(range(len(names)), key=lambda j: _natural(names[j]))] = np.arange(len(names))
+            local[sorted(range(len(names)), key=lambda j: name_key(names[j]))] = np.arange(len(names))
             within[offsets[i]:offsets[i] + f.count] = local
     perm = np.lexsort((within, rank[folder_idx]))
     return perm, folder_idx

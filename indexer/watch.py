@@ -22,7 +22,7 @@ from watchdog.observers.api import BaseObserver, ObservedWatch
 from watchdog.observers.polling import PollingObserver
 
 from .db import Database
-from .discover import FileEntry, Filters, walk
+from .discover import Filters, stat_file, walk
 from .errors import WatchError
 from .pipeline import Pipeline
 from .progress import Progress
@@ -196,25 +196,20 @@ class Watcher:
         """Files whose size and mtime have not changed for `settle` seconds, classified like scan."""
         now = time.monotonic()
         for path, (size, mtime_ns, since) in list(self.pending.items()):
-            try:
-                st = os.stat(path)
-            except FileNotFoundError:
+            entry = stat_file(path, os.path.basename(path))
+            if entry is None:  # gone before it settled
                 del self.pending[path]
                 continue
-            except OSError:
-                st = None
-            stamp = (st.st_size, st.st_mtime_ns) if st else (-2, -2)
-            if stamp != (size, mtime_ns):
-                self.pending[path] = (*stamp, now)
+            if (entry.size, entry.mtime_ns) != (size, mtime_ns):
+                self.pending[path] = (entry.size, entry.mtime_ns, now)
                 continue
             if now - since < self.settle:
                 continue
             del self.pending[path]
             loc = self._locate(path)
-            if loc is None or st is None:
+            if loc is None:
                 continue
             root, folder, name = loc
-            entry = FileEntry(name, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
             restore: list[tuple[int, int | None, int | None]] = []
             item = self.scanner.classify(root, folder, entry, self.db.known_file(root.id, folder, name), restore)
             if restore:

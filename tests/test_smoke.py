@@ -31,6 +31,7 @@ def test_progress_bar_with_count_rate_and_eta_on_a_terminal(archive, tmp_path):
     import struct
     import termios
 
+    (archive / "site1" / "broken.jpg").write_bytes(b"not a jpeg")  # a failure counts once, like any file
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # a terminal has a size
     proc = subprocess.run([sys.executable, "-m", "indexer", "scan", str(archive), "--db", str(tmp_path / "t.db"),
@@ -48,7 +49,8 @@ def test_progress_bar_with_count_rate_and_eta_on_a_terminal(archive, tmp_path):
     os.close(master)
     text = out.decode(errors="replace")
     assert proc.returncode == 0, text
-    assert "12/12" in text and "img/s" in text  # count against the total, and the rate
+    assert "13/13" in text and "img/s" in text  # count against the total, and the rate
+    assert "14/13" not in text
     assert "<" in text  # tqdm's elapsed<remaining: the ETA
     r = subprocess.run([sys.executable, "-m", "indexer", "scan", str(archive), "--db", str(tmp_path / "q.db"),
                         "--workers", "1", "--quiet"], capture_output=True, text=True, timeout=120)

@@ -24,6 +24,8 @@ BUSY_TIMEOUT_MS = 10_000
 # A run on another host whose heartbeat is older than this is taken as dead.
 STALE_HEARTBEAT = timedelta(minutes=10)
 
+_KNOWN_COLUMNS = "id, name, state, size, mtime_ns, error IS NOT NULL AS failed"  # -> KnownFile
+
 FEATURE_COLUMNS = (
     "format", "mode", "width", "height", "dhash", "ahash", "phash", "brightness",
     "color_variance", "is_gray", "sharpness", "captured_at", "camera_make", "camera_model",
@@ -135,20 +137,17 @@ class Database:
 
     def files_in_folder(self, root_id: int, folder: str) -> dict[str, KnownFile]:
         rows = self.conn.execute(
-            "SELECT id, name, state, size, mtime_ns, error IS NOT NULL AS failed "
-            "FROM images WHERE root_id = ? AND folder = ?",
+            f"SELECT {_KNOWN_COLUMNS} FROM images WHERE root_id = ? AND folder = ?",
             (root_id, folder),
         )
-        return {r["name"]: KnownFile(r["id"], r["name"], State(r["state"]), r["size"], r["mtime_ns"], bool(r["failed"]))
-                for r in rows}
+        return {r["name"]: _known(r) for r in rows}
 
     def known_file(self, root_id: int, folder: str, name: str) -> KnownFile | None:
         r = self.conn.execute(
-            "SELECT id, name, state, size, mtime_ns, error IS NOT NULL AS failed "
-            "FROM images WHERE root_id = ? AND folder = ? AND name = ?",
+            f"SELECT {_KNOWN_COLUMNS} FROM images WHERE root_id = ? AND folder = ? AND name = ?",
             (root_id, folder, name),
         ).fetchone()
-        return KnownFile(r["id"], r["name"], State(r["state"]), r["size"], r["mtime_ns"], bool(r["failed"])) if r else None
+        return _known(r) if r else None
 
     def live_ids_under(self, root_id: int, folder: str) -> list[int]:
         """Live (not missing) images in `folder` and below it."""
@@ -352,6 +351,10 @@ def check_expression(expr: str, what: str = "--where") -> None:
         i += 1
     if depth:
         raise QueryError(f"bad {what} expression (unbalanced '('): {expr}")
+
+
+def _known(r: sqlite3.Row) -> KnownFile:
+    return KnownFile(r["id"], r["name"], State(r["state"]), r["size"], r["mtime_ns"], bool(r["failed"]))
 
 
 _DENIED = {

@@ -13,11 +13,11 @@ from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
-from natsort import natsort_keygen, ns
 
 from ..db import Database
 from ..db import select as q
 from ..db.report import ImageRow, image_classes, image_rows
+from ..discover import path_key
 from ..selection import Selection, pool_of, select
 from ..sequences import FeatureTable, load_features
 from .records import (GRID_LIMIT, BucketView, FailedFile, GroupView, ImageInfo, OddSize, Outliers, Overview, Pair,
@@ -28,7 +28,6 @@ ODD_SHARE = 0.10       # a width x height held by fewer than this share of the i
 ODD_SIZES = 10         # odd sizes listed
 FAILED_LIMIT = 1000    # failed files listed (the count is always complete)
 DAY_HOURS = range(6, 20)  # EXIF capture hour counted as day
-_natural = natsort_keygen(alg=ns.PATH | ns.IGNORECASE)
 
 
 def gather(db: Database, *, per: str | None = None, where: str | None = None, selection: str | None = None,
@@ -223,7 +222,7 @@ def _overview(db: Database, rows: dict[int, ImageRow], images: list[ImageInfo]) 
         db=str(db.path.resolve()), states=db.state_counts(), roots=roots, failed=failed, images=len(images),
         cameras=_cameras(rows, images),
         labels=sorted(Counter(im.label for im in images if im.label is not None).items(),
-                      key=lambda kv: (-kv[1], kv[0])), folders=sorted(folders.items(), key=lambda kv: _natural(kv[0])),
+                      key=lambda kv: (-kv[1], kv[0])), folders=sorted(folders.items(), key=lambda kv: path_key(kv[0])),
         gray=gray, colour=len(images) - gray, day=day, night=len(hours) - day, no_time=len(images) - len(hours),
         first=min(times) if times else None, last=max(times) if times else None,
     )
