@@ -28,7 +28,7 @@ from .discover import FileEntry, stat_file
 from .errors import ImageLoadingError
 from .progress import Progress
 from .scan import Root, Scanner
-from .selection import Selection, group_stats  # noqa: F401  (group_stats: re-exported for notebooks)
+from .selection import Selection
 from .selection import select as _select
 
 CACHE_ENV = "INDEXER_CACHE_DB"

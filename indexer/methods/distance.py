@@ -178,14 +178,6 @@ def update_min_hamming(words: np.ndarray, ref: int, m: np.ndarray) -> None:
         np.minimum(mm, a, out=mm)
 
 
-def nearest_distances(c: Codes, centres: np.ndarray) -> np.ndarray:
-    """Combined distance from every row of c to its nearest centre (rows of c), uint8."""
-    m = np.full(len(c), MAX_DISTANCE, np.uint8)
-    for j in np.asarray(centres, dtype=np.int64):
-        update_min(c, c.row(int(j)), m)
-    return m
-
-
 def majority_code(c: Codes, rows: np.ndarray) -> tuple:
     """A synthetic "central" code of some rows: the bitwise majority of each hash, the median
     brightness level and the majority gray flag (the Hamming-space analogue of a mean)."""
