@@ -22,12 +22,24 @@ class BusyError(DatabaseError):
     """Another process is already writing to this database."""
 
 
+class ReadOnlyError(DatabaseError):
+    """The database (or its folder) cannot be written: only reading commands work on it."""
+
+
+class CorruptDatabaseError(DatabaseError):
+    """The database file is damaged (SQLite reports a malformed disk image)."""
+
+
 class QueryError(IndexerError):
     """A user-supplied SQL expression is invalid or tries to write."""
 
 
 class RootError(IndexerError):
     """A scan root does not exist, is not a folder, or clashes with a known root."""
+
+
+class WorkerPoolError(IndexerError):
+    """The pool of decoding processes could not run at all (not one bad file: every worker died)."""
 
 
 class Interrupted(IndexerError):
