@@ -2,13 +2,21 @@
 
 The migrations folder lives at the top of the repository and is force-included in the wheel as
 indexer/_migrations: these tests catch a wheel that works only beside a checkout.
+
+The wheel goes into a fresh venv of its own (no network: its dependencies are not installed
+there). They are borrowed from the environment running the tests, whatever it is (a venv, the
+system Python, a user site): a .pth file in the test venv lists that interpreter's site-packages
+folders. `--system-site-packages` would not do: it exposes the *base* interpreter's folders,
+not those of a venv the tests run in.
 """
 from __future__ import annotations
 
 import json
 import os
+import site
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 
@@ -35,17 +43,35 @@ def wheel(tmp_path_factory) -> Path:
     return whl
 
 
+def running_site_dirs() -> list[str]:
+    """The site-packages folders of the interpreter running the tests, in its sys.path order."""
+    found = [sysconfig.get_path("purelib"), sysconfig.get_path("platlib"), *site.getsitepackages()]
+    if site.ENABLE_USER_SITE:
+        found.append(site.getusersitepackages())
+    dirs = list(dict.fromkeys(os.path.abspath(d) for d in found if os.path.isdir(d)))
+    order = {os.path.abspath(p): i for i, p in reversed(list(enumerate(sys.path)))}
+    return sorted(dirs, key=lambda d: order.get(d, len(order)))
+
+
 @pytest.fixture(scope="module")
 def venv(wheel, tmp_path_factory) -> Path:
-    """A fresh venv (system site-packages for the dependencies) with the wheel installed."""
+    """A fresh, isolated venv with the wheel installed; its dependencies come from the running env.
+
+    The wheel is installed first, while the venv sees nothing but itself, so pip never meets the
+    checkout's editable install. Then a .pth file appends the running interpreter's site folders
+    to the venv's sys.path, after its own site-packages. Plain path lines: the .pth files of
+    those folders (the editable install's among them) are not run, so the checkout stays out.
+    """
     import pip
 
     if tuple(int(x) for x in pip.__version__.split(".")[:2]) < (22, 3):
         pytest.skip("pip --python needs pip >= 22.3")
     env_dir = tmp_path_factory.mktemp("venv") / "venv"
-    run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", env_dir])
-    python = env_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-    run([sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "-q", wheel])
+    run([sys.executable, "-m", "venv", "--without-pip", env_dir])
+    python = bin_path(env_dir, "python")
+    run([sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--no-index", "-q", wheel])
+    purelib = run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"]).stdout.strip()
+    (Path(purelib) / "_outer_site_packages.pth").write_text("".join(d + "\n" for d in running_site_dirs()))
     return env_dir
 
 
@@ -72,13 +98,17 @@ def test_wheel_contents(wheel):
 
 def test_installed_package_finds_its_migrations(venv, tmp_path):
     python = bin_path(venv, "python")
-    probe = ("import json, indexer, indexer.migrations as m; "
-             "print(json.dumps([indexer.__file__, str(m.migrations_dir()), len(m.load_migrations())]))")
-    module, folder, count = json.loads(run([python, "-c", probe], cwd=tmp_path).stdout)
-    site = venv.resolve()
-    assert Path(module).resolve().is_relative_to(site), f"imported {module}, not the installed copy"
-    assert Path(folder).resolve().is_relative_to(site) and Path(folder).name == "_migrations"
+    probe = ("import json, natsort, indexer, indexer.migrations as m; "
+             "print(json.dumps([indexer.__file__, str(m.migrations_dir()), len(m.load_migrations()), "
+             "natsort.__file__]))")
+    module, folder, count, dependency = json.loads(run([python, "-c", probe], cwd=tmp_path).stdout)
+    here = venv.resolve()
+    assert Path(module).resolve().is_relative_to(here), f"imported {module}, not the installed wheel"
+    assert Path(folder).resolve().is_relative_to(here) and Path(folder).name == "_migrations"
     assert count == len(list((REPO / "migrations").glob("*.sql")))
+    import natsort  # the dependencies are those of the environment running the tests
+
+    assert Path(dependency).resolve() == Path(natsort.__file__).resolve()
 
 
 def test_installed_command_scans_an_archive(venv, tmp_path):
