@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+import numpy as np
+from PIL import Image
+
 from imaging import save_jpeg, scene
 from indexer.cli import cli
 
@@ -222,11 +225,46 @@ def test_diverse_takes_one_frame_of_each_burst_first(runner, db):
 def test_buckets_text_and_json(runner, db):
     r = ok(invoke(runner, "buckets", "--db", db, "--per", "level:1"))
     assert r.stdout.startswith("site1: 13 images in ")
-    assert "night / gray / " in r.stdout and "day / colour / " in r.stdout
+    assert "  gray / " in r.stdout and "  colour / " in r.stdout
     doc = json.loads(ok(invoke(runner, "buckets", "--db", db, "--json", "--where", "is_gray = 0")).stdout)
     assert len(doc) == 1 and doc[0]["group"] == "(none)" and doc[0]["images"] == 11
     assert sum(b["count"] for b in doc[0]["buckets"]) == 11
-    assert all(0 <= b["key"] < 32 and b["meaning"].startswith("day / colour") for b in doc[0]["buckets"])
+    assert all(0 <= b["key"] < 32 and b["meaning"].startswith("colour / ") for b in doc[0]["buckets"])
+
+
+def flash_frame(seed: int, size: tuple[int, int] = (160, 120)) -> Image.Image:
+    """A white-flash night frame: a gray scene with one small coloured patch (6% of the frame).
+    Colour for is_gray (over 1% of the pixels have channels far apart), but its mean per-pixel
+    channel variance is far under smartdownsample's 100: the old colour rule called it gray."""
+    rgb = np.asarray(scene(seed, size, gray=True).convert("RGB")).astype(np.int16)
+    w, h = size
+    patch = rgb[h // 3:h // 3 + h // 5, w // 3:w // 3 + w // 3]
+    patch[..., 0] += 40
+    patch[..., 2] -= 40
+    return Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8), "RGB")
+
+
+def test_bucket_colour_bit_agrees_with_is_gray(runner, tmp_path):
+    root, db = tmp_path / "archive", tmp_path / "flash.db"
+    for i in range(4):
+        save_jpeg(flash_frame(40 + i), root / "cam" / f"FLASH_{i}.JPG", quality=95)
+        save_jpeg(scene(50 + i, (160, 120), gray=True), root / "cam" / f"IR_{i}.JPG")
+        save_jpeg(scene(60 + i, (160, 120)), root / "cam" / f"DAY_{i}.JPG")
+    ok(invoke(runner, "scan", root, "--db", db, "--workers", 1, "--quiet"))
+    with sqlite3.connect(db) as c:
+        rows = dict(c.execute("SELECT name, is_gray FROM images"))
+        flash_cv = [v for n, v in c.execute("SELECT name, color_variance FROM images") if n.startswith("FLASH")]
+    assert all(rows[f"FLASH_{i}.JPG"] == 0 and rows[f"IR_{i}.JPG"] == 1 for i in range(4))
+    assert max(flash_cv) < 100  # what smartdownsample's rule (and ours before) called gray
+    keys = {}
+    for where, meaning in (("is_gray = 1", "gray / "), ("is_gray = 0", "colour / "), ("name LIKE 'FLASH%'", "colour / ")):
+        doc = json.loads(ok(invoke(runner, "buckets", "--db", db, "--json", "--where", where)).stdout)
+        assert all(b["meaning"].startswith(meaning) for b in doc[0]["buckets"]), (where, doc)
+        keys[where] = {b["key"] for b in doc[0]["buckets"]}
+    # select's buckets method and its --stats figures use the same keys
+    sel = json.loads(ok(invoke(runner, "select", "--db", db, "--target", 2, "--method", "buckets", "--stats",
+                               "--where", "is_gray = 0", "--format", "json")).stdout)
+    assert sel["stats"]["groups"][0]["buckets_in_pool"] == len(keys["is_gray = 0"])
 
 
 def test_save_list_extend_exclude_delete(runner, own, tmp_path):

@@ -234,23 +234,38 @@ def _signed(u: int) -> int:
 
 
 CRAFTED = [
-    # (dhash positions, ahash positions, color_variance, brightness, expected key by hand)
-    ([], [], 0.0, 0.0, 0b00000),
-    ([27], [], 0.0, 0.0, 0b10000),
-    ([36], [], 0.0, 0.0, 0b01000),
-    ([27, 36, 0, 63], [0, 9], 100.0, 128.0, 0b11111),   # 2 of the 4 top-left aHash cells: pattern 1
-    ([26, 28, 35, 37], [0], 99.9, 127.9, 0b00000),     # neighbours of 27/36; 1 of 4 cells: pattern 0
-    ([27], [1, 8, 9], 500.0, 20.0, 0b10110),
-    ([36], [2, 10, 16, 63], 5.0, 250.0, 0b01001),      # aHash bits outside the top-left 2x2
+    # (dhash positions, ahash positions, is_gray, brightness, expected key by hand)
+    ([], [], True, 0.0, 0b00000),
+    ([27], [], True, 0.0, 0b10000),
+    ([36], [], True, 0.0, 0b01000),
+    ([27, 36, 0, 63], [0, 9], False, 128.0, 0b11111),   # 2 of the 4 top-left aHash cells: pattern 1
+    ([26, 28, 35, 37], [0], True, 127.9, 0b00000),     # neighbours of 27/36; 1 of 4 cells: pattern 0
+    ([27], [1, 8, 9], False, 20.0, 0b10110),
+    ([36], [2, 10, 16, 63], True, 250.0, 0b01001),      # aHash bits outside the top-left 2x2
 ]
 
 
-@pytest.mark.parametrize("dpos,apos,cv,br,key", CRAFTED)
-def test_bucket_keys_hand_computed(dpos: list[int], apos: list[int], cv: float, br: float, key: int) -> None:
+@pytest.mark.parametrize("dpos,apos,gray,br,key", CRAFTED)
+def test_bucket_keys_hand_computed(dpos: list[int], apos: list[int], gray: bool, br: float, key: int) -> None:
     d, a = _bits_to_int(dpos), _bits_to_int(apos)
     for conv in (lambda x: np.array([x], np.uint64), lambda x: np.array([_signed(x)], np.int64)):
-        p = tiny(1, dhash=conv(d), ahash=conv(a), color_variance=np.array([cv]), brightness=np.array([br]))
-        assert int(bucket_keys(p)[0]) == key
+        for cv in (0.0, 5.0, 500.0):  # color_variance plays no part: the stored is_gray decides
+            p = tiny(1, dhash=conv(d), ahash=conv(a), is_gray=np.array([gray]), color_variance=np.array([cv]),
+                     brightness=np.array([br]))
+            assert int(bucket_keys(p)[0]) == key
+
+
+def test_colour_bit_is_the_stored_is_gray() -> None:
+    """A low-saturation colour frame (a white-flash night shot: color_variance far under
+    smartdownsample's 100, is_gray 0) is in a colour bucket; a bucket means "gray" iff is_gray."""
+    n = 64
+    rng = np.random.default_rng(5)
+    gray = rng.random(n) < 0.5
+    p = tiny(n, is_gray=gray, color_variance=np.where(gray, 0.0, rng.uniform(1.0, 30.0, n)), seed=5)
+    keys = bucket_keys(p)
+    assert np.array_equal((keys >> 1 & 1) == 0, gray)
+    assert [bucket_meaning(int(k)).startswith("gray / ") for k in keys] == gray.tolist()
+    assert all(bucket_meaning(int(k)).startswith("colour / ") for k in keys[~gray])
 
 
 def test_bucket_bits_follow_imagehash_positions() -> None:
@@ -259,16 +274,16 @@ def test_bucket_bits_follow_imagehash_positions() -> None:
     for value in rng.integers(0, 2**64, 50, dtype=np.uint64):
         bits = imagehash.hex_to_hash(f"{int(value):016x}").hash.flatten()
         key = int(bucket_keys(tiny(1, dhash=np.array([value]), ahash=np.array([value]),
-                                   color_variance=np.array([0.0]), brightness=np.array([0.0])))[0])
+                                   is_gray=np.array([True]), brightness=np.array([0.0])))[0])
         assert key >> 4 & 1 == int(bits[27]) and key >> 3 & 1 == int(bits[36])
         assert key >> 2 & 1 == int(int(bits[0]) + int(bits[1]) + int(bits[8]) + int(bits[9]) >= 2)
 
 
 def test_bucket_meaning() -> None:
-    assert bucket_meaning(0b10000) == "night / gray / dark / structure 1-0 / top-left dark"
-    assert bucket_meaning(31) == "day / colour / bright / structure 1-1 / top-left light"
-    assert bucket_meaning(0b01010) == "day / colour / dark / structure 0-1 / top-left dark"
-    assert bucket_meaning(np.int64(5)) == "night / gray / bright / structure 0-0 / top-left light"
+    assert bucket_meaning(0b10000) == "gray / dark / structure 1-0 / top-left dark"
+    assert bucket_meaning(31) == "colour / bright / structure 1-1 / top-left light"
+    assert bucket_meaning(0b01010) == "colour / dark / structure 0-1 / top-left dark"
+    assert bucket_meaning(np.int64(5)) == "gray / bright / structure 0-0 / top-left light"
     assert len({bucket_meaning(k) for k in range(32)}) == 32
     for bad in (-1, 32, 1.0, True, "3"):
         with pytest.raises(ValueError):
@@ -282,7 +297,7 @@ def _bucket_pool(sizes: list[int]) -> Pool:
     noise = rng.integers(0, 2**64, len(keys), dtype=np.uint64) & np.uint64(~((1 << 36) | (1 << 27)) & (2**64 - 1))
     d = noise | (((keys >> 4) & 1).astype(np.uint64) << np.uint64(36)) | (((keys >> 3) & 1).astype(np.uint64) << np.uint64(27))
     a = np.where((keys >> 2) & 1, np.uint64(_bits_to_int([0, 1, 8, 9])), np.uint64(0)).astype(np.uint64)
-    return tiny(len(keys), dhash=d, ahash=a, color_variance=np.where((keys >> 1) & 1, 300.0, 0.0),
+    return tiny(len(keys), dhash=d, ahash=a, is_gray=((keys >> 1) & 1) == 0,
                 brightness=np.where(keys & 1, 200.0, 50.0), sequence=np.arange(len(keys)))
 
 

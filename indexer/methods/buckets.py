@@ -19,14 +19,22 @@ project README that describes "smartdownsample v1.6+ ... 32 buckets" as the 5-tu
   (positions 0, 1, 8, 9) cover that 4x4 cell; the bit is set when at least 2 of the 4 are set.
   Measured agreement with imagehash's 4x4 bit: 92% (taking 8x8 position 0 alone: 87%).
   Cannot be exact without re-reading the images.
-- Colour bit: smartdownsample computes `np.var([mean(R), mean(G), mean(B)])` of a 32x32 resize
-  and calls the frame grayscale when it is < 100. We do not store channel means; our
-  color_variance (mean per-pixel variance across R, G, B) is never smaller than that figure
-  (Jensen), so we apply the same threshold to it: colour when color_variance >= 100. Measured
-  agreement on generated images: 88%. (The is_gray column is a stricter chroma test and is
-  not used here, to stay close to smartdownsample's keys.)
+- Colour bit: the stored `is_gray` column (colour = not is_gray), so a bucket is "gray" exactly
+  when `--where "is_gray = 1"` matches its images, in `indexer buckets`, `select --method buckets`,
+  the --stats bucket figures and the report alike. smartdownsample instead computes
+  `np.var([mean(R), mean(G), mean(B)])` of a 32x32 resize and calls the frame grayscale when it
+  is < 100; an earlier version of this module applied that threshold to our color_variance. Both
+  call low-saturation colour frames gray: white-flash night frames, dusk and overcast frames,
+  where only a part of the picture carries colour (as reported: 21 colour flash frames of a real
+  archive, all with is_gray = 0, were listed as "night / gray"). is_gray is a per-pixel chroma test (see the
+  README, "What is measured"): 1 only when fewer than 1% of the pixels of the middle 80% of rows
+  have channels more than 24 levels apart, i.e. true grayscale and IR frames. Agreement with
+  smartdownsample's rule on the 31 real camera-trap photos of ../shared/data/camtrap-samples:
+  30/31 (the other is a dull green colour frame that smartdownsample calls gray). A frame can
+  therefore sit in another bucket than smartdownsample would put it; the bucket layout is the same.
 - Dark/bright bit: smartdownsample: mean of all RGB values of the 32x32 resize < 128 is dark.
-  We use the stored brightness (mean gray level) < 128: 93% agreement.
+  We use the stored brightness (mean gray level, the `brightness` column) < 128: 93% agreement on
+  generated images, 31/31 on the real photos.
 - smartdownsample's code also adds a "colour theme" term (up to 128 buckets) that its v1.6+
   README does not mention; the issue and README define 32 buckets, so we follow those.
 
@@ -54,8 +62,7 @@ if TYPE_CHECKING:
     from .pool import Pool
 
 N_BUCKETS = 32
-COLOR_THRESHOLD = 100.0   # color_variance >= this: colour
-BRIGHT_THRESHOLD = 128.0  # brightness >= this: bright
+BRIGHT_THRESHOLD = 128.0  # stored brightness >= this: bright
 _BIT27 = np.uint64(63 - 27)   # ImageHash position 27 as an integer bit
 _BIT36 = np.uint64(63 - 36)
 _AHASH_TOP_LEFT = np.uint64(sum(1 << (63 - p) for p in (0, 1, 8, 9)))
@@ -71,7 +78,7 @@ def bucket_keys(pool: Pool) -> np.ndarray:
     s27 = (pool.dhash >> _BIT27) & one
     s36 = (pool.dhash >> _BIT36) & one
     pattern = np.bitwise_count(pool.ahash & _AHASH_TOP_LEFT) >= 2
-    colour = pool.color_variance >= COLOR_THRESHOLD
+    colour = ~pool.is_gray  # the stored is_gray column: see "Colour bit" above
     bright = pool.brightness >= BRIGHT_THRESHOLD
     key = (s27.astype(np.int64) << 4) | (s36.astype(np.int64) << 3)
     key |= pattern.astype(np.int64) << 2
@@ -81,18 +88,19 @@ def bucket_keys(pool: Pool) -> np.ndarray:
 
 
 def bucket_meaning(key: int) -> str:
-    """A bucket key in words, e.g. "night / gray / dark / structure 1-0 / top-left light".
+    """A bucket key in words, e.g. "gray / dark / structure 1-0 / top-left light".
 
-    day/night and colour/gray both follow the colour bit (gray frames are IR night shots),
-    dark/bright the brightness bit, "structure a-b" the dHash bits 27 and 36, and the last
-    part the aHash pattern bit (top-left of the frame lighter or darker than its mean).
+    "gray" / "colour" is the colour bit (gray exactly when the images have is_gray = 1: IR night
+    frames and monochrome ones; colour frames may be day or white-flash night frames, so no
+    day/night word is claimed), dark/bright the brightness bit, "structure a-b" the dHash bits 27
+    and 36, and the last part the aHash pattern bit (top-left of the frame lighter or darker than
+    its mean).
     """
     if isinstance(key, bool) or not isinstance(key, (int, np.integer)) or not 0 <= key < N_BUCKETS:
         raise ValueError(f"bucket key must be an integer in 0..{N_BUCKETS - 1}, got {key!r}")
     key = int(key)
     s27, s36, pattern, colour, bright = key >> 4 & 1, key >> 3 & 1, key >> 2 & 1, key >> 1 & 1, key & 1
     return " / ".join([
-        "day" if colour else "night",
         "colour" if colour else "gray",
         "bright" if bright else "dark",
         f"structure {s27}-{s36}",
