@@ -148,6 +148,7 @@ def select(db: Database, *, target: int | None = None, fraction: float | None = 
     alloc = allocate(sizes, opt.target, grouped=opt.per is not None)
     labels = [_label(k) for k in keys]
     _short_notes(notes, labels, sizes, opt.target, opt.per is not None)
+    _copy_time_note(notes, table, np.flatnonzero(gkey >= 0))
     chosen, groups = _pick_groups(table, np.flatnonzero(gkey >= 0), gkey, kept, keys, labels, sizes, alloc,
                                   opt.method, opt.seed, stats)
     images = _images(db, table, chosen, gkey, labels, kept)
@@ -440,6 +441,18 @@ def _short_notes(notes: list[str], labels: list[str], sizes: np.ndarray, tgt: Ta
             notes.append(f"{name} has only {int(sizes[i])} images ({what}): all are taken")
     if len(short) > 10:
         notes.append(f"... and {len(short) - 10} more groups with fewer images than asked")
+
+
+def _copy_time_note(notes: list[str], table: FeatureTable, rows: np.ndarray) -> None:
+    images, folders = table.copy_time_counts(rows)
+    if images:
+        notes.append(f"{_count(images, 'image')} in {_count(folders, 'folder')} "
+                     f"{'has' if images == 1 else 'have'} no EXIF capture time and copy-time mtimes: "
+                     "not grouped into bursts (each is its own sequence)")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 # -- picking -------------------------------------------------------------------------------------

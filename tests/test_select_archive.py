@@ -65,3 +65,71 @@ def test_kcenter_beats_random_on_the_largest_distance(runner, bursty_db):
     _, kcenter = stats(runner, bursty_db, "kcenter")
     rnd = [stats(runner, bursty_db, "random", seed=s)[1] for s in range(20)]
     assert kcenter["coverage_max"] < 0.85 * np.mean([r["coverage_max"] for r in rnd])
+
+
+# -- frames without EXIF capture time ---------------------------------------------------------------
+
+T0 = 1_714_550_400.0  # 2024-05-01T08:00:00Z
+
+
+@pytest.fixture(scope="module")
+def mtime_db(tmp_path_factory):
+    """copied/: 8 different scenes without EXIF whose mtimes a copy set (3 ms apart); nocam/: a
+    camera without EXIF, two bursts of 3 near-identical frames 1 s apart, an hour apart; exif/: two
+    EXIF bursts whose files all carry one copy-time mtime."""
+    from click.testing import CliRunner
+
+    tmp = tmp_path_factory.mktemp("mtime")
+    root = tmp / "archive"
+    for i in range(8):
+        save_jpeg(scene(300 + i, (160, 120)), root / "copied" / f"{i:04d}.jpg", mtime=T0 + 0.003 * i)
+    for b in range(2):
+        for f in range(3):
+            save_jpeg(scene(400 + b, (160, 120), shift=f), root / "nocam" / f"PICT{b}{f}.JPG",
+                      mtime=T0 + 3600 * b + f)
+    for b in range(2):
+        for f in range(3):
+            save_jpeg(scene(500 + b, (160, 120), shift=f), root / "exif" / f"IMG_{b}{f}.JPG", mtime=T0,
+                      taken=f"2024:05:0{b + 1} 12:00:0{f}")
+    db = tmp / "index.db"
+    r = CliRunner().invoke(cli, ["scan", str(root), "--db", str(db), "--workers", "2", "--quiet"])
+    assert r.exit_code == 0, r.output
+    return str(db)
+
+
+def test_copy_time_mtimes_are_not_one_burst_but_camera_mtime_bursts_are(runner, mtime_db):
+    r = runner.invoke(cli, ["select", "--db", mtime_db, "--per", "folder", "--target", "3", "--stats",
+                            "--format", "json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["notes"] == ["8 images in 1 folder have no EXIF capture time and copy-time mtimes: "
+                            "not grouped into bursts (each is its own sequence)"]
+    assert "note: 8 images in 1 folder have no EXIF capture time" in r.stderr
+    redundancy = {g["group"]: g["chosen"]["redundancy"] for g in doc["stats"]["groups"]}
+    assert redundancy["copied"] == 0.0  # was 1.00: the whole folder was one burst
+    r = runner.invoke(cli, ["select", "--db", mtime_db, "--per", "sequence", "--target", "1", "--format", "csv",
+                            "-q"])
+    folders = [line.split(",")[4].split("/")[0] for line in r.stdout.splitlines()[1:]]
+    assert {f: folders.count(f) for f in set(folders)} == {"copied": 8, "nocam": 2, "exif": 2}
+
+
+def test_real_frames_with_copy_time_mtimes_are_not_one_burst(runner, shared_samples, tmp_path):
+    """ENA24's files carry no EXIF time (but one) and copy-time mtimes; the Reconyx burst has EXIF."""
+    import sqlite3
+
+    db = tmp_path / "real.db"
+    assert runner.invoke(cli, ["scan", str(shared_samples), "--db", str(db), "--workers", "2", "--quiet"]
+                         ).exit_code == 0
+    r = runner.invoke(cli, ["select", "--db", str(db), "--per", "folder", "--target", "5", "--stats",
+                            "--format", "json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    with sqlite3.connect(db) as c:
+        no_exif = c.execute("SELECT COUNT(*) FROM image_view WHERE folder = 'ena24' AND captured_at IS NULL"
+                            ).fetchone()[0]
+        seqs = {f: (n, s) for f, n, s in c.execute("SELECT folder, COUNT(*), COUNT(DISTINCT sequence) "
+                                                   "FROM image_view GROUP BY folder")}
+    assert no_exif >= 19 and seqs["ena24"][1] == seqs["ena24"][0] and seqs["reconyx-burst"] == (10, 1)
+    assert f"{no_exif} images in 1 folder have no EXIF capture time" in " ".join(doc["notes"])
+    redundancy = {g["group"]: g["chosen"]["redundancy"] for g in doc["stats"]["groups"]}
+    assert redundancy["ena24"] < 1.0 and redundancy["reconyx-burst"] == 1.0

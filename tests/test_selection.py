@@ -2,8 +2,12 @@
 targets, groups, --where, sequences, the select cache, read-only queries, saved selections, stats."""
 from __future__ import annotations
 
+import os
 import sqlite3
+import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +16,7 @@ import pytest
 from indexer.db import Database
 from indexer.errors import QueryError
 from indexer.selection import SelectionError, Target, allocate, balanced, proportional, select
-from indexer.sequences import load_features, sequence_ids
+from indexer.sequences import copy_time_frames, load_features, sequence_ids
 
 COLUMNS = ("root_id", "folder", "name", "state", "size", "mtime_ns", "format", "mode", "width", "height", "dhash",
            "ahash", "phash", "brightness", "color_variance", "is_gray", "sharpness", "captured_at", "camera_model",
@@ -191,6 +195,43 @@ def test_sequence_ids_split_on_gap_and_folder():
         sequence_ids(ids, folder, times, -1)
 
 
+def test_copy_time_frames_rule():
+    folder = np.array([0] * 5 + [1] * 5 + [2] * 3 + [3] * 4 + [4] * 2)
+    times = np.array([
+        *[100.000, 100.004, 100.004, 100.009, 100.013],   # 0: a whole folder copied within 13 ms
+        *[0.0, 1, 2, 600, 601],                           # 1: two bursts of a camera without EXIF
+        *[0.0, 1.0, 2.0],                                 # 2: one burst at a camera's pace
+        *[50.0, 50.0, 50.0, 50.0],                        # 3: identical mtimes, one run
+        *[7.0, 7.1],                                      # 4: EXIF frames (their times are captured_at)
+    ])
+    mtime_only = np.r_[np.ones(17, bool), False, False]
+    hit = copy_time_frames(folder, times, mtime_only, 60)
+    assert hit.tolist() == [True] * 5 + [False] * 8 + [True] * 4 + [False] * 2
+    assert copy_time_frames(folder, times, mtime_only, 1000)[5:10].tolist() == [False] * 5  # median step 1 s
+    mixed = times.copy()
+    mixed[[4]] = 5000  # one frame of folder 0 written much later: two runs, not a copy
+    assert not copy_time_frames(folder, mixed, mtime_only, 60)[:5].any()
+    with pytest.raises(ValueError):
+        copy_time_frames(folder, times, mtime_only, -1)
+
+
+def test_frames_without_exif_and_copy_time_mtimes_are_not_one_burst(tmp_path):
+    """Rows without captured_at: a copied folder is not grouped, a camera's mtime bursts are."""
+    with Database(tmp_path / "x.db", create=True) as db:
+        add_rows(db, "/a", {"copied": 6, "cam": 8}, burst=4, gap=600)
+        db.conn.execute("UPDATE images SET captured_at = NULL")
+        db.conn.execute("UPDATE images SET mtime_ns = ? + id * 1000000 WHERE folder = 'copied'", (T0 * 10**9,))
+        sel = select(db, target=2, per="folder", stats=True)
+        seqs = dict(db.conn.execute("SELECT folder, COUNT(DISTINCT sequence) FROM image_view GROUP BY folder"))
+        assert seqs == {"cam": 2, "copied": 6}
+        assert sel.notes == ["6 images in 1 folder have no EXIF capture time and copy-time mtimes: "
+                             "not grouped into bursts (each is its own sequence)"]
+        copied = db.conn.execute("SELECT id, sequence FROM image_view WHERE folder = 'copied'").fetchall()
+        assert all(i == s for i, s in copied)  # its own sequence: the id of its first (only) image
+        assert select(db, target=2, per="folder").notes == sel.notes  # from the stored cache too
+        assert not select(db, target=2, where="folder = 'cam'").notes  # only images in play count
+
+
 def test_burst_gap_and_per_sequence(db):
     assert len(select(db, target=1, per="sequence").ids) == 10 + 6 + 3 + 1
     assert len(select(db, target=1, per="sequence", burst_gap=0.5).ids) == 79
@@ -336,6 +377,66 @@ def test_read_only_database_still_selects(tmp_path):
         finally:
             db.conn.execute("PRAGMA query_only = OFF")
     assert len(sel.ids) == 2 and any("read-only" in n for n in sel.notes)
+
+
+@contextmanager
+def read_only_db(path: Path) -> Iterator[Database]:
+    """The database file and its folder made read-only. Root ignores mode bits, so as root the
+    file is opened through a read-only connection instead (what a reader gets either way)."""
+    modes = [(p, p.stat().st_mode) for p in (path.parent, *path.parent.glob(path.name + "*"))]
+    for p, mode in modes:
+        p.chmod(mode & 0o555)
+    try:
+        with Database(path, write=False if os.geteuid() == 0 else None) as db:
+            yield db
+    finally:
+        for p, mode in modes:
+            p.chmod(mode)
+
+
+def test_read_only_file_selects_in_memory_and_notes_only_stale_sequences(tmp_path):
+    path = tmp_path / "ro" / "index.db"
+    path.parent.mkdir()
+    with Database(path, create=True) as db:
+        add_rows(db, "/ro", {"a": 8, "b": 8})  # never selected: no stored sequence yet
+        before = dump(db)
+    with read_only_db(path) as db:
+        sel = select(db, target=2, per="folder")
+        assert len(sel.ids) == 4
+        assert [n for n in sel.notes if "read-only" in n and "`sequence`" in n]
+    with Database(path) as db:
+        assert dump(db) == before  # nothing was written
+        select(db, target=2, per="folder")  # stores the cache and the sequences
+        db.conn.execute("UPDATE images SET brightness = brightness + 1 WHERE name = 'IMG_0001.JPG'")  # dirty
+    with read_only_db(path) as db:
+        sel = select(db, target=2, per="folder")
+    assert sel.notes == []  # the bursts found are the stored ones: nothing to say
+    with Database(path) as db:
+        assert select(db, target=2, per="folder").ids == sel.ids  # the table a writer stores
+
+
+def test_select_does_not_wait_for_another_writer(tmp_path):
+    path = tmp_path / "index.db"
+    with Database(path, create=True) as db:
+        add_rows(db, "/a", {"a": 8})
+        select(db, target=2)
+        add_rows(db, "/a", {"b": 8}, seed=3)  # new images: the cache is dirty, their sequence unset
+        other = sqlite3.connect(path, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            started = time.monotonic()
+            sel = select(db, target=4, per="folder")
+            assert time.monotonic() - started < 5  # the busy timeout is 10 s: it did not wait
+            assert len(sel.ids) == 8
+            assert [n for n in sel.notes if "being written by another process" in n and "`sequence`" in n]
+            other.execute("ROLLBACK")
+            assert select(db, target=4, per="folder").notes == []  # stored now
+            other.execute("UPDATE images SET brightness = brightness + 1 WHERE id = 1")  # dirty, same bursts
+            other.execute("BEGIN IMMEDIATE")
+            sel = select(db, target=4, per="folder")
+            assert sel.notes == [] and db.conn.execute("SELECT dirty FROM select_cache_state").fetchone()[0] == 1
+        finally:
+            other.close()
 
 
 def test_view_columns(db):
