@@ -34,12 +34,15 @@ class LabelSummary:
     unknown: list[str] = field(default_factory=list)        # import: paths not in the index
     ambiguous: list[str] = field(default_factory=list)      # import: relative paths under several roots
     bad_rows: list[str] = field(default_factory=list)       # import: rows without path/label, bad confidence
+    removed: int = 0                                        # earlier labels of this source deleted first
 
 
 def labels_from_folders(db: Database, level: int, where: str | None = None) -> LabelSummary:
     """Label every live image (or those matching `where`) with the name of its folder at `level`
-    below the scan root (1 = the first folder). Replaces earlier 'folders' labels of those images;
-    images whose folder is shallower lose their 'folders' label and are counted as skipped."""
+    below the scan root (1 = the first folder). Replaces earlier 'folders' labels of those images
+    (all of them without `where`); images whose folder is shallower lose their 'folders' label and
+    are counted as skipped. Refused, with nothing changed, when no image matches `where` or no
+    image has a folder at `level` (surely a mistake: it would only delete labels)."""
     if level < 1:
         raise LabelError(f"--level must be 1 or more, got {level}")
     ids = None
@@ -48,13 +51,23 @@ def labels_from_folders(db: Database, level: int, where: str | None = None) -> L
         q.check_expression(db, where, "--where")
         ids = q.where_ids(db, where)
     rows = q.live_folders_of(db, ids)
+    if not rows:
+        raise LabelError(f"no image matches --where {where}: nothing labelled" if where
+                         else "the index holds no indexed image: nothing labelled")
     out: list[tuple[int, str, float | None]] = []
+    deepest = 0
     for image_id, folder in rows:
         parts = [p for p in folder.split("/") if p]
+        deepest = max(deepest, len(parts))
         if len(parts) >= level:
             out.append((image_id, parts[level - 1], None))
-    q.replace_labels(db, "folders", out, clear_ids=[r[0] for r in rows] if where else None, clear_all=not where)
-    return LabelSummary("folders", len(out), dict(Counter(r[1] for r in out).most_common()), len(rows) - len(out))
+    if not out:
+        depth = f"the deepest level is {deepest}" if deepest else "every image is directly in its scan root"
+        raise LabelError(f"no image{' matching --where' if where else ''} has a folder at level {level} ({depth}): "
+                         "nothing changed")
+    removed = _replace(db, "folders", out, clear_ids=[r[0] for r in rows] if where else None, clear_all=not where)
+    return LabelSummary("folders", len(out), dict(Counter(r[1] for r in out).most_common()), len(rows) - len(out),
+                        removed=removed)
 
 
 def import_labels(db: Database, csv_path: str | os.PathLike[str], *, root: str | os.PathLike[str] | None = None,
@@ -62,7 +75,8 @@ def import_labels(db: Database, csv_path: str | os.PathLike[str], *, root: str |
     """Read `path,label[,confidence]` rows (a header row is recognised by its column names) and
     label the indexed images they name. Paths are absolute, or relative to `root`, or (without
     `root`) relative to whichever scan root holds them. With `replace`, every earlier label of
-    this source is dropped first."""
+    this source is dropped first; that is refused, with nothing changed, when no row of the file
+    names an indexed image (it would only delete labels)."""
     if not _SOURCE.match(source):
         raise LabelError(f"bad label source {source!r}: lower-case letters, digits, '-' and '_'")
     records, bad = _read_csv(Path(csv_path))
@@ -79,15 +93,28 @@ def import_labels(db: Database, csv_path: str | os.PathLike[str], *, root: str |
             ambiguous.append(path)
         else:
             unknown.append(path)
-    q.replace_labels(db, source, [(i, lab, c) for i, (lab, c) in found.items()], clear_all=replace)
+    if replace and not found:
+        raise LabelError(f"no row of {csv_path} names an indexed image ({len(records) + len(bad)} rows read): "
+                         f"--replace would only delete the labels of source {source!r}; nothing changed")
+    removed = _replace(db, source, [(i, lab, c) for i, (lab, c) in found.items()], clear_all=replace)
     counts = Counter(lab for lab, _ in found.values())
     return LabelSummary(source, len(found), dict(counts.most_common()), 0, len(records) + len(bad), unknown,
-                        ambiguous, bad)
+                        ambiguous, bad, removed)
 
 
 def label_counts(db: Database) -> list[dict[str, object]]:
     """Live images per source and label."""
     return [{"source": s, "label": lab, "images": n} for s, lab, n in q.label_counts(db)]
+
+
+def _replace(db: Database, source: str, rows: list[tuple[int, str, float | None]],
+             clear_ids: list[int] | None = None, clear_all: bool = False) -> int:
+    """q.replace_labels, returning how many earlier labels it deleted first. replace_labels deletes
+    (clear_ids / clear_all) and then upserts `rows`, one change each, on a table without triggers,
+    so the connection's change count tells the deletions apart."""
+    before = db.conn.total_changes
+    q.replace_labels(db, source, rows, clear_ids=clear_ids, clear_all=clear_all)
+    return max(0, db.conn.total_changes - before - len(rows))
 
 
 def _read_csv(path: Path) -> tuple[list[tuple[str, str, float | None]], list[str]]:

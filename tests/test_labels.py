@@ -127,3 +127,43 @@ def test_replace_and_custom_source(db, tmp_path):
         import_labels(db, f, source="Bad Source")
     with pytest.raises(LabelError, match="cannot read"):
         import_labels(db, tmp_path / "none.csv")
+
+
+def test_from_folders_refuses_what_would_only_delete_and_counts_what_it_replaced(db):
+    s = labels_from_folders(db, 2)
+    assert s.removed == 0
+    before = [tuple(r) for r in db.conn.execute("SELECT * FROM labels ORDER BY id")]
+    with pytest.raises(LabelError, match=r"^no image has a folder at level 9 \(the deepest level is 2\): "
+                                         "nothing changed$"):
+        labels_from_folders(db, 9)
+    with pytest.raises(LabelError, match=r"no image matching --where has a folder at level 2 \(the deepest level "
+                                         r"is 1\)"):
+        labels_from_folders(db, 2, where="folder IN ('', 'classified')")
+    with pytest.raises(LabelError, match="no image matches --where name = 'x': nothing labelled"):
+        labels_from_folders(db, 1, where="name = 'x'")
+    assert [tuple(r) for r in db.conn.execute("SELECT * FROM labels ORDER BY id")] == before
+    assert labels_from_folders(db, 1).removed == 4  # every earlier 'folders' label, shallow ones too
+    assert labels_from_folders(db, 2, where="level1 = 'classified'").removed == 4  # a, b, c, d had one
+
+
+def test_from_folders_when_every_image_is_at_the_root(tmp_path):
+    with Database(tmp_path / "flat.db", create=True) as d:
+        add(d, "/flat", ["a.jpg", "b.jpg"])
+        with pytest.raises(LabelError, match=r"level 1 \(every image is directly in its scan root\)"):
+            labels_from_folders(d, 1)
+        with pytest.raises(LabelError, match="the index holds no indexed image"):
+            d.conn.execute("UPDATE images SET state = 'missing'")
+            labels_from_folders(d, 1)
+
+
+def test_import_replace_counts_what_it_removed_and_refuses_to_only_delete(db, tmp_path):
+    f = tmp_path / "l.csv"
+    f.write_text("path,label\ntop.jpg,a\nraw/cam1/e.jpg,b\nclassified/d.jpg,c\n", encoding="utf-8")
+    assert import_labels(db, f).removed == 0
+    f.write_text("path,label\ntop.jpg,z\n", encoding="utf-8")
+    assert import_labels(db, f, replace=True).removed == 3
+    f.write_text("path,label\nnothere.jpg,z\n", encoding="utf-8")
+    with pytest.raises(LabelError, match="--replace would only delete the labels of source 'csv'; nothing changed"):
+        import_labels(db, f, replace=True)
+    assert [r[0] for r in db.conn.execute("SELECT label FROM labels WHERE source = 'csv'")] == ["z"]
+    assert import_labels(db, f).labeled == 0  # without --replace nothing is deleted: no refusal

@@ -330,6 +330,41 @@ def test_labels_from_folders_and_per_class(runner, db):
                                                                                    "folders\tcam02\t5"]
 
 
+def labels_table(db: Path) -> list[tuple]:
+    with closing(sqlite3.connect(db)) as c:
+        return c.execute("SELECT image_id, label, source, confidence, created_at FROM labels ORDER BY 1, 3").fetchall()
+
+
+def test_labels_from_folders_refuses_a_level_no_image_has_and_says_what_it_replaced(runner, db):
+    ok(invoke(runner, "labels", "from-folders", "--db", db, "--level", 2))
+    before = labels_table(db)
+    assert len(before) == 17
+    line = error_line(invoke(runner, "labels", "from-folders", "--db", db, "--level", 9))
+    assert line == "Error: no image has a folder at level 9 (the deepest level is 2): nothing changed"
+    line = error_line(invoke(runner, "labels", "from-folders", "--db", db, "--level", 1, "--where", "name = 'x'"))
+    assert line == "Error: no image matches --where name = 'x': nothing labelled"
+    assert labels_table(db) == before
+    r = ok(invoke(runner, "labels", "from-folders", "--db", db, "--level", 1))
+    assert "labelled 17 images: site1 13, site2 4" in r.stderr
+    assert "replaced 17 labels of source 'folders'" in r.stderr
+
+
+def test_labels_import_replace_says_what_it_removed_and_refuses_to_only_delete(runner, scanned, db, tmp_path):
+    f = tmp_path / "labels.csv"
+    f.write_text("path,label\nsite1/cam01/IMG_0001.JPG,deer\nsite1/cam01/IMG_0002.JPG,deer\n", encoding="utf-8")
+    r = ok(invoke(runner, "labels", "import", f, "--db", db))
+    assert "removed" not in r.stderr
+    f.write_text("path,label\nsite1/cam01/IMG_0003.JPG,fox\n", encoding="utf-8")
+    r = ok(invoke(runner, "labels", "import", f, "--db", db, "--replace"))
+    assert "removed 2 labels of source 'csv' first (--replace)" in r.stderr
+    assert "labelled 1 images: fox 1" in r.stderr
+    before = labels_table(db)
+    f.write_text("path,label\nsite9/nothing.JPG,bear\n", encoding="utf-8")
+    line = error_line(invoke(runner, "labels", "import", f, "--db", db, "--replace"))
+    assert "no row of" in line and "--replace would only delete the labels of source 'csv'" in line
+    assert labels_table(db) == before
+
+
 def test_labels_import_reports_unknown_paths(runner, scanned, db, tmp_path):
     f = tmp_path / "labels.csv"
     f.write_text("path,label\n"

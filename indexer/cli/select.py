@@ -232,8 +232,11 @@ def labels_from_folders_cmd(db_path: Path | None, level: int, where: str | None)
     with open_db(db_path) as db:
         s = labels_from_folders(db, level, where=where)
     _label_report(s.labeled, s.labels)
+    if s.removed:
+        echo_err(f"replaced {s.removed} labels of source 'folders'")
     if s.skipped:
-        echo_err(f"{s.skipped} images are in folders shallower than level {level}: not labelled")
+        echo_err(f"{s.skipped} images are in folders shallower than level {level}: not labelled"
+                 + (", and no 'folders' label is left on them" if s.removed else ""))
 
 
 @labels_group.command("import")
@@ -247,6 +250,8 @@ def labels_import_cmd(csv_file: Path, db_path: Path | None, root: Path | None, s
     """Import path,label[,confidence] rows; paths absolute or relative to a scan root."""
     with open_db(db_path) as db:
         s = import_labels(db, csv_file, root=root, source=source, replace=replace)
+    if replace:
+        echo_err(f"removed {s.removed} labels of source {source!r} first (--replace)")
     _label_report(s.labeled, s.labels)
     for what, items in (("are not in the index", s.unknown), ("match images under several roots (use --root)",
                                                                  s.ambiguous)):
