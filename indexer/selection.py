@@ -43,10 +43,10 @@ class Target:
         given = [x is not None for x in (self.count, self.fraction, self.total)]
         if sum(given) != 1:
             raise SelectionError("give exactly one of --target N, --fraction F or --total N")
-        if self.count is not None and self.count < 0:
-            raise SelectionError(f"--target must be >= 0, got {self.count}")
-        if self.total is not None and self.total < 0:
-            raise SelectionError(f"--total must be >= 0, got {self.total}")
+        if self.count is not None and self.count < 1:
+            raise SelectionError(f"--target must be 1 or more (0 selects nothing), got {self.count}")
+        if self.total is not None and self.total < 1:
+            raise SelectionError(f"--total must be 1 or more (0 selects nothing), got {self.total}")
         if self.fraction is not None and not 0 < self.fraction <= 1:
             raise SelectionError(f"--fraction must be in (0, 1], got {self.fraction}")
         if self.balance and self.total is None:
@@ -130,7 +130,9 @@ def select(db: Database, *, target: int | None = None, fraction: float | None = 
            only_ids: Sequence[int] | np.ndarray | None = None) -> Selection:
     """Choose images from the index; see the README, "Selecting subsets". With `extend`, unset options default to
     those the selection was saved with, and the target counts new images only. `only_ids`
-    restricts the candidates to these image ids (the smartdownsample drop-ins use it)."""
+    restricts the candidates to these image ids (the smartdownsample drop-ins use it). A target
+    of 0 is refused, and so is a `save` that would store no image (SelectionError saying why,
+    before anything is stored)."""
     started = utcnow()  # images first seen after this are new to the next --extend
     saved = _saved(db, extend, save)
     opt = _options(saved, target, fraction, total, per, balance, where, method, seed, burst_gap)
@@ -143,16 +145,22 @@ def select(db: Database, *, target: int | None = None, fraction: float | None = 
 
     table, notes = load_features(db, opt.burst_gap)
     cand, kept = _candidates(db, table, saved, exclude_selections, only_ids, notes)
+    offered = int(cand.sum())
     cand, gkey, keys = _filter_and_group(db, table, cand, kept, per_sql, fast, opt.where)
     sizes = np.bincount(gkey[cand & (gkey >= 0)], minlength=len(keys))
     alloc = allocate(sizes, opt.target, grouped=opt.per is not None)
     labels = [_label(k) for k in keys]
-    _short_notes(notes, labels, sizes, opt.target, opt.per is not None)
+    empty = _why_empty(table, offered, opt.where, saved, exclude_selections, only_ids) if sizes.sum() == 0 else None
+    _short_notes(notes, labels, sizes, opt.target, opt.per is not None, saved is not None, empty)
     _copy_time_note(notes, table, np.flatnonzero(gkey >= 0))
     chosen, groups = _pick_groups(table, np.flatnonzero(gkey >= 0), gkey, kept, keys, labels, sizes, alloc,
                                   opt.method, opt.seed, stats)
     images = _images(db, table, chosen, gkey, labels, kept)
-    name, rnd = _store(db, saved, save, opt, [im.id for im in images if im.new], started)
+    new_ids = [im.id for im in images if im.new]
+    if save is not None and not new_ids:
+        raise SelectionError(f"nothing to save as {save!r}: {empty or 'no image was chosen'}; "
+                             "the database is unchanged")
+    name, rnd = _store(db, saved, save, opt, new_ids, started)
     return Selection(images, groups, opt.method, opt.seed, opt.params(), notes,
                      _overall_stats(groups) if stats else None, name, rnd)
 
@@ -177,6 +185,11 @@ def _options(saved: q.SavedSelection | None, target: int | None, fraction: float
     tgt = Target(target, fraction, total, balance)
     if saved is not None and (target, fraction, total) == (None, None, None):
         tgt = Target(**{"balance": False, **base.get("target", {})})
+        try:
+            tgt.check()
+        except SelectionError as exc:  # saved by an older indexer that took --target 0
+            raise SelectionError(f"{saved.name!r} was saved with a target that is refused now ({exc}): "
+                                 "give --target N, --fraction F or --total N") from None
     tgt.check()
     opt = _Options(tgt, where if where is not None else base.get("where"), per if per is not None else base.get("per"),
                    method or base.get("method") or "diverse", int(seed if seed is not None else base.get("seed", 0)),
@@ -417,12 +430,30 @@ def balanced(sizes: np.ndarray, total: int) -> np.ndarray:
     return out
 
 
-def _short_notes(notes: list[str], labels: list[str], sizes: np.ndarray, tgt: Target, grouped: bool) -> None:
+def _why_empty(table: FeatureTable, offered: int, where: str | None, saved: q.SavedSelection | None,
+               exclude: Sequence[str], only_ids: Sequence[int] | np.ndarray | None) -> str:
+    """Why there is no candidate at all, in words."""
+    if len(table) == 0:
+        return "the index holds no indexed image"
+    if offered == 0 and saved is not None:
+        return f"no image was indexed since {saved.name!r} was last saved or extended"
+    if offered == 0 and exclude:
+        return f"every image is a member of --exclude-selection {', '.join(exclude)}"
+    if offered == 0 and only_ids is not None:
+        return "none of the given images is in the index"
+    return f"no image matches --where {where}" if where else "no image matches"
+
+
+def _short_notes(notes: list[str], labels: list[str], sizes: np.ndarray, tgt: Target, grouped: bool,
+                 extending: bool, empty: str | None) -> None:
     if len(sizes) == 0 or sizes.sum() == 0:
-        notes.append("no image matches: nothing to choose from")
+        notes.append(f"{empty or 'no image matches'}: nothing to choose from")
         return
+    none = [i for i in range(len(sizes)) if sizes[i] == 0]  # only groups of kept images (--extend)
+    if none:
+        notes.append(_no_candidates_note([labels[i] for i in none], extending))
     if tgt.count is not None:
-        short = [i for i in range(len(sizes)) if sizes[i] < tgt.count]
+        short = [i for i in range(len(sizes)) if 0 < sizes[i] < tgt.count]
         what = f"asked for {tgt.count}"
     elif tgt.total is not None and grouped and tgt.total > sizes.sum():
         notes.append(f"--total {tgt.total} is more than the {int(sizes.sum())} candidates: all are taken")
@@ -435,12 +466,18 @@ def _short_notes(notes: list[str], labels: list[str], sizes: np.ndarray, tgt: Ta
                      "only the largest groups get an image")
     for i in short[:10]:
         name = f"group {labels[i]}" if grouped else "the pool"
-        if sizes[i] == 0:
-            notes.append(f"{name} has no candidate images ({what}): nothing taken")
-        else:
-            notes.append(f"{name} has only {int(sizes[i])} images ({what}): all are taken")
+        notes.append(f"{name} has only {int(sizes[i])} images ({what}): all are taken")
     if len(short) > 10:
         notes.append(f"... and {len(short) - 10} more groups with fewer images than asked")
+
+
+def _no_candidates_note(labels: list[str], extending: bool, shown: int = 3) -> str:
+    """One line for every group that offers nothing (its images are all kept ones)."""
+    what = "new candidate images" if extending else "candidate images"
+    if len(labels) == 1:
+        return f"group {labels[0]} has no {what}: nothing taken there"
+    names = ", ".join(labels[:shown]) + (f" and {len(labels) - shown} more" if len(labels) > shown else "")
+    return f"{len(labels)} groups have no {what}: nothing taken there ({names})"
 
 
 def _copy_time_note(notes: list[str], table: FeatureTable, rows: np.ndarray) -> None:

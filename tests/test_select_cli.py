@@ -365,6 +365,45 @@ def test_labels_import_replace_says_what_it_removed_and_refuses_to_only_delete(r
     assert labels_table(db) == before
 
 
+@pytest.mark.parametrize("args", [["--target", 0], ["--total", 0], ["--total", 0, "--per", "folder", "--balance"]])
+def test_zero_target_is_a_usage_error(runner, db, args):
+    r = invoke(runner, "select", "--db", db, *args, "--save", "empty")
+    assert r.exit_code == 2 and "0 is not in the range x>=1" in r.stderr
+    with closing(sqlite3.connect(db)) as c:
+        assert c.execute("SELECT COUNT(*) FROM selections").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("args, why", [
+    (["--where", "is_gray = 5"], "no image matches --where is_gray = 5"),
+    (["--per", "folder", "--where", "folder = 'nope'"], "no image matches --where folder = 'nope'"),
+    (["--exclude-selection", "all"], "every image is a member of --exclude-selection all"),
+])
+def test_save_of_an_empty_selection_is_refused_and_changes_nothing(runner, db, args, why):
+    ok(invoke(runner, "select", "--db", db, "--fraction", 1, "--save", "all", "-q"))
+    r = ok(invoke(runner, "select", "--db", db, "--target", 2, *args))  # without --save: a note says why
+    assert r.stdout == "" and f"note: {why}: nothing to choose from" in r.stderr
+    before = {p.name: p.read_bytes() for p in db.parent.glob("index.db*")}
+    line = error_line(invoke(runner, "select", "--db", db, "--target", 2, *args, "--save", "empty"))
+    assert line == f"Error: nothing to save as 'empty': {why}; the database is unchanged"
+    assert {p.name: p.read_bytes() for p in db.parent.glob("index.db*")} == before
+    assert [s["name"] for s in json.loads(ok(invoke(runner, "selections", "--db", db, "--json")).stdout)] == ["all"]
+
+
+def test_extend_sums_up_the_groups_without_new_images_in_one_line(runner, own):
+    root, db = own
+    ok(invoke(runner, "select", "--db", db, "--target", 1, "--per", "sequence", "--save", "bursts", "-q"))
+    r = ok(invoke(runner, "select", "--db", db, "--extend", "bursts"))
+    assert "note: no image was indexed since 'bursts' was last saved or extended: nothing to choose from" in r.stderr
+    make_bursty_archive(root, [("site3/cam01", 41, False, "2024:06:01 10:00:00")], start=50)
+    ok(invoke(runner, "scan", root, "--db", db, "--workers", "1", "--quiet"))
+    r = ok(invoke(runner, "select", "--db", db, "--extend", "bursts"))
+    notes = [line for line in r.stderr.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and notes[0].startswith(f"note: {BURSTS} groups have no new candidate images: "
+                                                   "nothing taken there (")
+    assert notes[0].endswith(f" and {BURSTS - 3} more)") and notes[0].count(",") == 2
+    assert "selected 1 of 1 images" in r.stderr
+
+
 def test_labels_import_reports_unknown_paths(runner, scanned, db, tmp_path):
     f = tmp_path / "labels.csv"
     f.write_text("path,label\n"

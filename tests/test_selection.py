@@ -103,10 +103,29 @@ def test_allocate_targets_and_fractions():
 
 
 @pytest.mark.parametrize("bad", [dict(), dict(target=1, fraction=0.5), dict(fraction=0.0), dict(fraction=1.5),
-                                 dict(target=-1), dict(target=5, balance=True)])
+                                 dict(target=-1), dict(target=0), dict(total=0), dict(total=0, per="folder"),
+                                 dict(target=5, balance=True)])
 def test_bad_targets_are_refused(db, bad):
+    before = dump(db)
     with pytest.raises(SelectionError):
-        select(db, **bad)
+        select(db, **bad, save="x")
+    assert dump(db) == before
+
+
+def test_save_of_nothing_is_refused_and_says_why(db):
+    select(db, target=1)  # the select cache is built: what follows must write nothing
+    before = dump(db)
+    with pytest.raises(SelectionError, match="nothing to save as 'x': no image matches --where is_gray = 7; "
+                                             "the database is unchanged"):
+        select(db, target=3, per="folder", where="is_gray = 7", save="x")
+    assert dump(db) == before
+    assert select(db, target=3, where="is_gray = 7").notes == ["no image matches --where is_gray = 7: "
+                                                               "nothing to choose from"]
+    select(db, fraction=1.0, save="all")
+    with pytest.raises(SelectionError, match="every image is a member of --exclude-selection all"):
+        select(db, target=3, exclude_selections=["all"], save="x")
+    with pytest.raises(SelectionError, match="none of the given images is in the index"):
+        select(db, target=3, only_ids=[10**9], save="x")
 
 
 # -- exact counts, groups, determinism -----------------------------------------------------------------

@@ -24,11 +24,11 @@ PER_HELP = "Group by a column of image_view (folder, class, root, sequence ...),
 
 @cli.command("select")
 @db_option
-@click.option("--target", type=click.IntRange(min=0), metavar="N",
+@click.option("--target", type=click.IntRange(min=1), metavar="N",
               help="Images per group with --per, else in all.")
 @click.option("--fraction", type=click.FloatRange(0, 1, min_open=True), metavar="F",
               help="This share of every group (rounded, at least one).")
-@click.option("--total", type=click.IntRange(min=0), metavar="N",
+@click.option("--total", type=click.IntRange(min=1), metavar="N",
               help="N in all, spread over the --per groups in proportion to their size (one at least each).")
 @click.option("--balance", is_flag=True, help="With --total: spread evenly, capped by group size.")
 @click.option("--per", metavar="EXPR", help=PER_HELP)
