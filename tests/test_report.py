@@ -67,7 +67,7 @@ def report(runner: CliRunner, db: Path, out: Path, *args: object) -> Result:
 # -- reading the page back -------------------------------------------------------------------------
 
 class Page(HTMLParser):
-    """Grids (bucket -> figures), pairs, outlier rows, failed rows, group sections, text."""
+    """Grids (bucket -> figures), pairs, outlier rows, failed rows, tables by id, group sections, text."""
 
     def __init__(self, source: str) -> None:
         super().__init__(convert_charrefs=True)
@@ -79,6 +79,8 @@ class Page(HTMLParser):
         self.states = ""
         self.selection_kept: int | None = None
         self.text: list[str] = []
+        self.tables: dict[str, list[list[str]]] = {}
+        self._table: list[list[str]] | None = None
         self._divs: list[object] = []
         self._figure: dict | None = None
         self._row: list[str] | None = None
@@ -89,6 +91,10 @@ class Page(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: v or "" for k, v in attrs}
         classes = a.get("class", "").split()
+        if tag == "table" and "id" in a:
+            self._table = self.tables.setdefault(a["id"], [])
+        elif tag == "tr" and self._table is not None:
+            self._table.append([])
         if tag == "div":
             holder: object = None
             if "grid" in classes:
@@ -117,18 +123,23 @@ class Page(HTMLParser):
             self.groups.append(a["data-group"])
         elif tag == "tr" and "failed" in classes:
             self._row = []
-        elif tag == "td" and self._row is not None:
+        elif tag == "td" and (self._row is not None or self._table is not None):
             self._cell = []
         elif tag == "p" and "data-kept" in a:
             self.selection_kept = int(a["data-kept"])
 
     def handle_endtag(self, tag: str) -> None:
+        if tag == "table":
+            self._table = None
         if tag == "div" and self._divs:
             self._divs.pop()
         elif tag == "figure":
             self._figure = None
-        elif tag == "td" and self._row is not None and self._cell is not None:
-            self._row.append("".join(self._cell))
+        elif tag == "td" and self._cell is not None:
+            if self._row is not None:
+                self._row.append("".join(self._cell))
+            if self._table:
+                self._table[-1].append("".join(self._cell))
             self._cell = None
         elif tag == "tr" and self._row is not None:
             self.failed.append(self._row)
@@ -499,6 +510,29 @@ def test_report_folder_can_be_moved(saved_report, tmp_path):
     shutil.copytree(out, moved)
     _, page = read_page(moved)
     assert all((moved / f["src"]).is_file() for f in page.grid_figures())
+
+
+# -- classes ----------------------------------------------------------------------------------------
+
+def label_site1(runner: CliRunner, db: Path) -> None:
+    ok(invoke(runner, "labels", "from-folders", "--db", db, "--level", 2, "--where", "folder LIKE 'site1/%'"))
+
+
+def test_classes_table_counts_unlabelled_images_as_none(small, tmp_path, runner):
+    _, db = small
+    report(runner, db, tmp_path / "before")
+    assert "classes" not in read_page(tmp_path / "before")[1].tables  # no labels at all: no table
+    label_site1(runner, db)
+    report(runner, db, tmp_path / "r")
+    _, page = read_page(tmp_path / "r")
+    rows = {k: int(v) for k, v in filter(None, page.tables["classes"])}
+    folders = dict(db_rows(db, "SELECT folder, COUNT(*) FROM images WHERE state = 'indexed' GROUP BY folder"))
+    assert rows == {"cam01": folders["site1/cam01"], "(none)": sum(v for k, v in folders.items() if k[:6] != "site1/")}
+    assert sum(rows.values()) == sum(folders.values())  # every image of the report is in one row
+    assert [r for r in page.tables["classes"] if r][-1][0] == "(none)"
+    report(runner, db, tmp_path / "site2", "--where", "folder LIKE 'site2/%'")
+    rows2 = {k: int(v) for k, v in filter(None, read_page(tmp_path / "site2")[1].tables["classes"])}
+    assert rows2 == {"(none)": sum(v for k, v in folders.items() if k.startswith("site2/"))}
 
 
 # -- the smartdownsample drop-ins' display parameters ---------------------------------------------------

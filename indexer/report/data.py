@@ -20,8 +20,8 @@ from ..db.report import ImageRow, image_classes, image_rows
 from ..discover import path_key
 from ..selection import Selection, pool_of, select
 from ..sequences import FeatureTable, load_features
-from .records import (GRID_LIMIT, BucketView, FailedFile, GroupView, ImageInfo, OddSize, Outliers, Overview, Pair,
-                      ReportData, ReportError, RootInfo, SelectionInfo)
+from .records import (GRID_LIMIT, NO_CLASS, BucketView, FailedFile, GroupView, ImageInfo, OddSize, Outliers, Overview,
+                      Pair, ReportData, ReportError, RootInfo, SelectionInfo)
 
 OUTLIERS = 10          # images per outlier list (one row of the page)
 ODD_SHARE = 0.10       # a width x height held by fewer than this share of the images is odd
@@ -62,7 +62,8 @@ def gather(db: Database, *, per: str | None = None, where: str | None = None, se
     notes += [n for n in everything.notes if n not in notes]
     table, _ = load_features(db, None)  # the cache select() just built
     rows = image_rows(db)
-    images = _image_infos(rows, image_classes(db), table, everything, members)
+    classes = image_classes(db)
+    images = _image_infos(rows, classes, table, everything, members)
     groups = _groups(everything, images)
     sel = None
     if info is not None and members is not None:
@@ -73,7 +74,7 @@ def gather(db: Database, *, per: str | None = None, where: str | None = None, se
                          "(missing, failed, or left out by --where)")
     return ReportData(
         generated_at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"), per=per, where=where,
-        overview=_overview(db, rows, images), groups=groups, selection=sel,
+        overview=_overview(db, rows, images, labelled=bool(classes)), groups=groups, selection=sel,
         pairs=_pairs(table, images, pairs, seed) if members is not None else [],
         outliers=_outliers(images), notes=notes,
     )
@@ -209,7 +210,7 @@ def _outliers(images: list[ImageInfo]) -> Outliers:
 
 # -- overview --------------------------------------------------------------------------------------
 
-def _overview(db: Database, rows: dict[int, ImageRow], images: list[ImageInfo]) -> Overview:
+def _overview(db: Database, rows: dict[int, ImageRow], images: list[ImageInfo], labelled: bool) -> Overview:
     roots = [RootInfo(r["path"], r["indexed"], r["failed"], r["missing"], r["last_scan_at"])
              for r in db.root_summaries()]
     failed = [FailedFile(f["path"], f["error"] or "", f["attempts"]) for f in db.failed_files()[:FAILED_LIMIT]]
@@ -220,12 +221,19 @@ def _overview(db: Database, rows: dict[int, ImageRow], images: list[ImageInfo]) 
     gray = sum(1 for im in images if im.is_gray)
     return Overview(
         db=str(db.path.resolve()), states=db.state_counts(), roots=roots, failed=failed, images=len(images),
-        cameras=_cameras(rows, images),
-        labels=sorted(Counter(im.label for im in images if im.label is not None).items(),
-                      key=lambda kv: (-kv[1], kv[0])), folders=sorted(folders.items(), key=lambda kv: path_key(kv[0])),
+        cameras=_cameras(rows, images), labels=_labels(images) if labelled else [],
+        folders=sorted(folders.items(), key=lambda kv: path_key(kv[0])),
         gray=gray, colour=len(images) - gray, day=day, night=len(hours) - day, no_time=len(images) - len(hours),
         first=min(times) if times else None, last=max(times) if times else None,
     )
+
+
+def _labels(images: list[ImageInfo]) -> list[tuple[str, int]]:
+    """Images per class, most first, then the images without a class as NO_CLASS: the rows add up
+    to the images of the report."""
+    rows = sorted(Counter(im.label for im in images if im.label is not None).items(), key=lambda kv: (-kv[1], kv[0]))
+    unlabelled = sum(1 for im in images if im.label is None)
+    return rows + ([(NO_CLASS, unlabelled)] if unlabelled else [])
 
 
 def _cameras(rows: dict[int, ImageRow], images: list[ImageInfo]) -> list[tuple[str, int]]:

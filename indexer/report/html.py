@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from .chart import bar_chart
 from .escape import attr, file_url, text, title
-from .records import GRID_LIMIT, GroupView, ImageInfo, Pair, ReportData, Thumb
+from .records import GRID_LIMIT, NO_CLASS, GroupView, ImageInfo, Pair, ReportData, Thumb
 
 DISTANCE_HELP = ("The distance is indexer's combined distance, 0-255: differing bits of dHash + aHash + pHash, plus brightness steps (48 "
                  "levels), plus 16 when one frame is gray and the other colour. Frames of one burst are "
@@ -147,10 +147,12 @@ def _overview(data: ReportData) -> str:
         parts.append(f'<tr><td class="path">{text(r.path)}</td><td class=n>{r.indexed}</td><td class=n>{r.failed}'
                      f'</td><td class=n>{r.missing}</td><td>{text(_stamp(r.last_scan_at))}</td></tr>')
     parts.append("</table>")
-    parts.append(_counts("Cameras", "camera (EXIF make and model)", o.cameras, "cameras"))
+    parts.append(_counts(f"Cameras ({len(o.cameras)})", "camera (EXIF make and model)", o.cameras, "cameras"))
     if o.labels:
-        parts.append(_counts("Classes", "class (image_view.class)", o.labels, "classes", open_=len(o.labels) <= 30))
-    parts.append(_counts("Folders", "folder", o.folders, "folders", open_=len(o.folders) <= 30))
+        classes = sum(1 for k, _ in o.labels if k != NO_CLASS)
+        parts.append(_counts(f"Classes ({classes})", "class (image_view.class)", o.labels, "classes",
+                             open_=len(o.labels) <= 30))
+    parts.append(_counts(f"Folders ({len(o.folders)})", "folder", o.folders, "folders", open_=len(o.folders) <= 30))
     parts.append(_failed(data))
     parts.append("</section>")
     return "".join(parts)
@@ -166,8 +168,8 @@ def _counts(heading: str, what: str, rows: list[tuple[str, int]], ident: str, op
     table.append("</table>")
     body = "".join(table)
     if open_:
-        return f"<h3>{heading} ({len(rows)})</h3>{body}"
-    return f"<h3>{heading} ({len(rows)})</h3><details><summary>show all {len(rows)}</summary>{body}</details>"
+        return f"<h3>{heading}</h3>{body}"
+    return f"<h3>{heading}</h3><details><summary>show all {len(rows)}</summary>{body}</details>"
 
 
 def _failed(data: ReportData) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 from ..errors import ReportError
 
 GRID_LIMIT = 100  # thumbnails per bucket grid (smartdownsample's 10x10)
+NO_CLASS = "(none)"  # the classes table's row of the images without a class
 
 
 class PlotsUnavailable(ReportError):
@@ -111,7 +112,8 @@ class Overview:
     failed: list[FailedFile]
     images: int                       # in this report (after --where)
     cameras: list[tuple[str, int]]    # "make model" or "(no EXIF camera)", most images first
-    labels: list[tuple[str, int]]     # class -> images in this report, most first (none without labels)
+    labels: list[tuple[str, int]]     # class -> images in this report, most first, then NO_CLASS -> the
+                                      # unlabelled ones (no rows at all when no image has a class)
     folders: list[tuple[str, int]]    # root/folder, natural order
     gray: int
     colour: int
