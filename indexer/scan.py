@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from .db import Database, KnownFile
 from .discover import FileEntry, Filters, Listing, Problem, count_files, walk
 from .errors import Interrupted, RootError
+from .names import printable
 from .pipeline import Pipeline
 from .progress import Progress
 from .records import ImageResult, State, WorkItem
@@ -72,7 +73,7 @@ def check_root_exists(raw: str) -> None:
     path = normalize_root(raw)
     if not os.path.isdir(path):
         what = "does not exist" if not os.path.exists(path) else "is not a folder"
-        raise RootError(f"scan root {raw} {what}")
+        raise RootError(f"scan root {printable(raw)} {what}")
 
 
 def resolve_roots(db: Database, paths: Sequence[str]) -> list[Root]:
@@ -97,33 +98,49 @@ def root_holding(db: Database, path: str | os.PathLike[str]) -> str | None:
     return None
 
 
+def _real(path: str) -> str:
+    return os.path.realpath(path).replace(os.sep, "/")
+
+
+def _inside(path: str, base: str) -> str | None:
+    """The part of `path` below `base` ('' for base itself), or None when it is outside."""
+    if path == base:
+        return ""
+    prefix = base.rstrip("/") + "/"
+    return path[len(prefix):] if path.startswith(prefix) else None
+
+
 def _known_root(db: Database, path: str) -> Root | None:
-    """The known root that `path` is, or is inside of, as written or through symlinks (a
-    symlink to an indexed archive must not index it a second time under another root)."""
+    """The known root that `path` is, or is inside of, as written or through symlinks on either
+    side (`scan link` then `scan real`, or the reverse, must not index the archive twice)."""
     rows = db.roots()
-    for spelled in (path, os.path.realpath(path).replace(os.sep, "/")):
-        for row in rows:
-            known = row["path"]
-            if spelled == path:
-                base = known
-            elif os.path.isdir(known):
-                base = os.path.realpath(known).replace(os.sep, "/")
-            else:
-                continue
-            if spelled == base:
-                return Root(row["id"], known, "")
-            if spelled.startswith(base.rstrip("/") + "/"):
-                return Root(row["id"], known, spelled[len(base.rstrip("/")) + 1:])
+    for row in rows:  # as written first: a root spelled the same keeps its own name
+        below = _inside(path, row["path"])
+        if below is not None:
+            return Root(row["id"], row["path"], below)
+    real = _real(path)
+    for row in rows:
+        if not os.path.isdir(row["path"]):
+            continue
+        below = _inside(real, _real(row["path"]))
+        if below is not None:
+            return Root(row["id"], row["path"], below)
     return None
 
 
 def _new_root(db: Database, path: str) -> Root:
     root_id = db.add_root(path)
-    prefix = path.rstrip("/") + "/"
+    real = _real(path)
     for row in db.roots():
-        if row["path"].startswith(prefix):
-            db.absorb_root(row["id"], root_id, row["path"][len(prefix):])
-            log.info("%s is inside the new root %s: its images were re-rooted", row["path"], path)
+        if row["id"] == root_id:
+            continue
+        below = _inside(row["path"], path)
+        if below is None and os.path.isdir(row["path"]):
+            below = _inside(_real(row["path"]), real)
+        if below:
+            db.absorb_root(row["id"], root_id, below)
+            log.info("%s is inside the new root %s: its images were re-rooted", printable(row["path"]),
+                     printable(path))
     return Root(root_id, path, "")
 
 
@@ -144,7 +161,7 @@ def root_available(db: Database, root: Root) -> bool:
 
 def check_root_available(db: Database, root: Root) -> None:
     if not root_available(db, root):
-        where = root.path + ("/" + root.start if root.start else "")
+        where = printable(root.path + ("/" + root.start if root.start else ""))
         raise RootError(f"{where} is missing or empty but the index holds images there: is the share "
                         "mounted? Nothing was marked missing.")
 
@@ -167,6 +184,9 @@ class Scanner:
         self.run_id: int | None = None
         self._marked_missing: set[int] = set()  # by this run: a move found later un-counts them
         self._moved: set[int] = set()  # rows this run moved to a new path
+        # Files handed to the pool, by (root_id, folder, name): 'new' or 'changed'. They count
+        # when their result is stored, so an interrupted run reports what it committed.
+        self._queued: dict[tuple[int, str, str], str] = {}
 
     # -- classification ---------------------------------------------------------------------
 
@@ -211,20 +231,21 @@ class Scanner:
                     self._marked_missing.discard(moved)
                     self.counts.missing -= 1
             else:
-                self.counts.new += 1
-                return item
+                return self._queue(item, "new")
         elif (k.size, k.mtime_ns) != (entry.size, entry.mtime_ns):
-            self.counts.changed += 1
-            return item
+            return self._queue(item, "changed")
         elif k.state is State.MISSING:
             restore.append((k.id, entry.inode, entry.device))
             self.counts.restored += 1
         elif k.failed and self.retry_errors:
-            self.counts.changed += 1
-            return item
+            return self._queue(item, "changed")
         else:
             self.counts.unchanged += 1
         return None
+
+    def _queue(self, item: WorkItem, kind: str) -> WorkItem:
+        self._queued[(item.root_id, item.folder, item.name)] = kind
+        return item
 
     def _record_failure(self, item: WorkItem, entry: FileEntry) -> None:
         self.db.write_results([ImageResult(item, None, entry.error, 0, 0, None, None)], self.run_id)
@@ -238,7 +259,7 @@ class Scanner:
         row = self.db.find_by_inode(entry.device, entry.inode, entry.size, entry.mtime_ns)
         if row is None:
             return None
-        old = "/".join(p for p in (row["root"], row["folder"], row["name"]) if p)
+        old = "/".join(p for p in (row["root"], row["folder"], row["name"]) if p)  # exact: a real path
         if os.path.lexists(old):
             return None  # a hard link or a copy: both paths are live files
         self.db.move(row["id"], root.id, folder, entry.name)
@@ -309,8 +330,6 @@ class Scanner:
         status, error, items = "failed", None, None
 
         def on_result(result: ImageResult) -> None:
-            if result.error and not result.vanished:
-                self.counts.failed += 1
             progress.update(1)
 
         def sink(results: list[ImageResult]) -> None:
@@ -345,12 +364,22 @@ class Scanner:
         return summary
 
     def store(self, results: list[ImageResult]) -> None:
-        """Write a batch; files that vanished before decoding are marked missing instead."""
+        """Write a batch; files that vanished before decoding are marked missing instead. The
+        counts grow only once the batch is committed."""
         gone = [r for r in results if r.vanished]
         if gone:
             found = [self.db.known_file(r.item.root_id, r.item.folder, r.item.name) for r in gone]
             self._mark_missing([k.id for k in found if k is not None and k.state is not State.MISSING])
-        self.db.write_results([r for r in results if not r.vanished], self.run_id)
+        kept = [r for r in results if not r.vanished]
+        self.db.write_results(kept, self.run_id)
+        for r in results:
+            kind = self._queued.pop((r.item.root_id, r.item.folder, r.item.name), None)
+            if r.vanished:
+                continue
+            if kind is not None:
+                setattr(self.counts, kind, getattr(self.counts, kind) + 1)
+            if r.error:
+                self.counts.failed += 1
 
     def _count_total(self, roots: Sequence[Root], progress: Progress) -> None:
         try:

@@ -15,7 +15,11 @@ def status(db: Database, *, errors: bool = False, runs: int = 5) -> dict[str, An
         "images": db.state_counts(),
         "roots": db.root_summaries(),
         "runs": db.recent_runs(runs),
+        "writer_active": db.writer_active(),
     }
+    for run in info["runs"]:
+        # The lock says who writes: a run still marked running whose holder is gone was killed.
+        run["holder_gone"] = run["status"] == "running" and not info["writer_active"]
     if errors:
         info["failed_files"] = db.failed_files()
     return info

@@ -416,3 +416,37 @@ def test_reroot_unknown_root_is_an_error(runner, indexed, tmp_path):
     before = image_rows(db)
     assert_error(invoke(runner, ["reroot", tmp_path / "never_scanned", tmp_path, "--db", db]), contains="no root")
     assert image_rows(db) == before
+
+
+# -- one column vocabulary -------------------------------------------------------------------------
+
+def test_export_takes_the_same_columns_and_functions_as_select(runner, indexed, tmp_path):
+    root, db = indexed
+    work = tmp_path / "index.db"
+    shutil.copy(db, work)  # labels are written: keep the shared fixture untouched
+    ok(invoke(runner, ["labels", "from-folders", "--level", "1", "--db", work]))
+    rows = export(runner, work, "--where", "class = 'site2'")
+    assert len(rows) == 6 and {r["class"] for r in rows} == {"site2"} and {r["level1"] for r in rows} == {"site2"}
+    assert len(export(runner, work, "--where", "level(folder, 2) = 'cam01' AND level1 = 'site1'")) == 5
+    picked = ok(invoke(runner, ["select", "--db", work, "--where", "class = 'site2'", "--target", "100"]))
+    assert sorted(picked.stdout.split()) == sorted(r["path"] for r in rows)
+    view = [r[1] for r in sqlite3.connect(work).execute("PRAGMA table_info(image_view)")]
+    assert list(rows[0]) == view  # export's columns are the view select, buckets and report read
+
+
+def test_hour_and_is_night_come_from_the_exif_time(runner, indexed):
+    _, db = indexed
+    rows = export(runner, db)
+    for r in rows:
+        hour = int(r["captured_at"][11:13])
+        assert int(r["hour"]) == hour
+        assert r["is_night"] == ("1" if hour >= 18 or hour < 6 else "0")
+    assert len(export(runner, db, "--where", "hour BETWEEN 10 AND 12")) == \
+        sum(1 for r in rows if 10 <= int(r["hour"]) <= 12) > 0
+
+
+def test_a_typo_in_a_column_name_suggests_the_column(runner, indexed):
+    _, db = indexed
+    for command in (["export"], ["select", "--target", "1"], ["buckets"]):
+        r = invoke(runner, [*command, "--db", db, "--where", "is_grey = 1"])
+        assert "did you mean is_gray?" in assert_error(r, contains="no such column: is_grey"), command

@@ -445,9 +445,15 @@ def test_a_root_that_does_not_exist_is_refused(tmp_path, db_path, runner):
 
 
 @pytest.fixture
-def live_pid():
-    """A process on this host that is certainly alive for the test's duration."""
-    proc = subprocess.Popen(["sleep", "30"])
+def live_pid(db_path):
+    """Another process that holds the database's writer lock for the test's duration, as a live
+    scan does (the lock, not the runs row, says who writes)."""
+    Database(db_path, create=True).close()
+    code = ("import sys, time; from indexer.lock import WriterLock; import os; l = WriterLock(sys.argv[1]); "
+            "assert l.acquire(f'`indexer scan` (pid {os.getpid()} on here, started now)') is None; "
+            "print('held', flush=True); time.sleep(60)")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(db_path)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "held"
     yield proc.pid
     proc.kill()
     proc.wait()
@@ -502,7 +508,15 @@ def test_a_stale_running_row_is_marked_crashed(indexed, db_path):
     assert runs[s.run_id]["status"] == "completed"
 
 
-def test_a_run_on_another_host_with_an_old_heartbeat_is_stale(indexed, db_path):
+def test_a_running_row_whose_pid_lives_on_but_holds_no_lock_is_stale(indexed, db_path):
+    # a scan killed inside a container leaves "pid 1": alive here, but not the writer
+    run_id = insert_running(db_path, 1)
+    s = run_scan(indexed, db_path)
+    assert s.status == "completed"
+    assert table(db_path, "SELECT status FROM runs WHERE id = ?", (run_id,))[0]["status"] == "crashed"
+
+
+def test_a_run_on_another_host_that_holds_no_lock_is_stale(indexed, db_path):
     run_id = insert_running(db_path, 1, host="some-other-host.invalid")
     run_scan(indexed, db_path)
     assert table(db_path, "SELECT status FROM runs WHERE id = ?", (run_id,))[0]["status"] == "crashed"
@@ -534,6 +548,15 @@ def test_a_symlink_to_a_known_root_is_that_root(archive, db_path, tmp_path):
     assert len(table(db_path, "SELECT * FROM roots")) == 1
     s = run_scan(link / "site1", db_path)  # inside it, through the link
     assert s.counts.new == 0 and s.counts.unchanged > 0
+
+
+def test_a_symlinked_root_then_its_real_path_is_one_root(archive, db_path, tmp_path):
+    link = tmp_path / "link"
+    link.symlink_to(archive)
+    assert counts(run_scan(link, db_path)) == expect(new=12)
+    assert counts(run_scan(archive, db_path)) == expect(unchanged=12)  # not a second copy of the archive
+    assert counts(run_scan(archive / "site1", db_path)).get("new") == 0
+    assert len(table(db_path, "SELECT * FROM roots")) == 1 and len(rows(db_path)) == 12
 
 
 def test_a_fifo_named_like_an_image_fails_instead_of_hanging(archive, db_path):

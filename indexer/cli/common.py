@@ -52,8 +52,12 @@ def quiet_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("-q", "--quiet", is_flag=True, help="No progress bar.")(f)
 
 
-def open_db(db_path: Path | None, *, create: bool = False) -> Database:
-    return Database(db_path or default_db_path(), create=create)
+def open_db(db_path: Path | None, *, create: bool = False, write: bool | None = True,
+            check: bool = False) -> Database:
+    """write=False for commands that only read (read-only mounts work; nothing is written), None
+    for those that keep a cache where they can, True for writers; check=True where a writer adds
+    images (a damaged file is refused before anything is written into it)."""
+    return Database(db_path or default_db_path(), create=create, write=write, check=check)
 
 
 @contextmanager

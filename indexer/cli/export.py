@@ -19,11 +19,11 @@ from .common import db_option, open_db
               help="CSV with a header row, or one JSON object per line.")
 @click.option("--where", metavar="SQL", help="Filter with an SQL expression over the image_files view.")
 @click.option("--all", "include_all", is_flag=True, help="Also export failed and missing files.")
-@click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-",
+@click.option("-o", "--output", type=click.File("w", encoding="utf-8", errors="surrogateescape"), default="-",
               help="Write here instead of stdout.")
 def export_cmd(db_path: Path | None, fmt: str, where: str | None, include_all: bool, output: object) -> None:
     """Export indexed images with absolute paths and features (hashes as 16-digit hex)."""
-    with open_db(db_path) as db:
+    with open_db(db_path, write=False) as db:
         columns, rows = export_rows(db, where=where, include_all=include_all)
         out = output if output is not None else sys.stdout
         if fmt == "csv":

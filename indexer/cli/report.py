@@ -51,7 +51,7 @@ def report_cmd(db_path: Path | None, out: Path, per: str | None, where: str | No
     """
     if sum(x is not None for x in (target, fraction, total)) > 1:
         raise click.UsageError("give at most one of --target N, --fraction F or --total N")
-    with open_db(db_path) as db:
+    with open_db(db_path, write=None) as db:
         summary = make_report(db, out, per=per, where=where, selection=selection, target=target, fraction=fraction,
                               total=total, balance=balance, method=method, seed=seed, burst_gap=burst_gap,
                               pairs=pairs, thumb_size=thumb_size, workers=workers, png=png,

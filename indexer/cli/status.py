@@ -19,7 +19,7 @@ from .common import db_option, open_db
 @click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
 def status_cmd(db_path: Path | None, errors: bool, n_runs: int, as_json: bool) -> None:
     """Show what the index holds: images by state, roots, recent runs."""
-    with open_db(db_path) as db:
+    with open_db(db_path, write=False) as db:
         info = status(db, errors=errors, runs=n_runs)
     if as_json:
         click.echo(json.dumps(info, indent=2))
@@ -36,7 +36,9 @@ def status_cmd(db_path: Path | None, errors: bool, n_runs: int, as_json: bool) -
         click.echo("recent runs:")
     for run in info["runs"]:
         elapsed = f"{run['elapsed_s']:.1f} s" if run["elapsed_s"] is not None else "-"
-        click.echo(f"  #{run['id']} {run['command']} {run['status']} started {run['started_at']} ({elapsed}): "
+        state = "running, but its process is gone (killed?); the next scan marks it crashed" \
+            if run["holder_gone"] else run["status"]
+        click.echo(f"  #{run['id']} {run['command']} {state} started {run['started_at']} ({elapsed}): "
                    f"{run['n_new']} new, {run['n_changed']} changed, {run['n_unchanged']} unchanged, "
                    f"{run['n_missing']} missing, {run['n_failed']} failed")
         for p in run["problems"]:

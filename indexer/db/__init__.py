@@ -6,25 +6,33 @@ Connections run in autocommit mode; writes go through `Database.transaction()` (
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from ..errors import BusyError, DatabaseError, QueryError
-from ..migrations import migrate
+from ..errors import BusyError, DatabaseError, ReadOnlyError
+from ..lock import WriterLock, writer_active
+from ..migrations import applied_version, load_migrations, migrate
+from ..names import from_db, rel_raw, split_raw, to_raw, to_text
 from ..records import ImageResult, State
+from . import functions
+from .guard import check_expression, corruption_error, explain, is_corruption, read_only, view_columns
+
+__all__ = ["Database", "KnownFile", "check_expression", "read_only", "default_db_path", "utcnow"]
+
+log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 10_000
-# A run on another host whose heartbeat is older than this is taken as dead.
-STALE_HEARTBEAT = timedelta(minutes=10)
 
-_KNOWN_COLUMNS = "id, name, state, size, mtime_ns, error IS NOT NULL AS failed"  # -> KnownFile
+_KNOWN_COLUMNS = "id, name, rel_raw, state, size, mtime_ns, error IS NOT NULL AS failed"  # -> KnownFile
 
 FEATURE_COLUMNS = (
     "format", "mode", "width", "height", "dhash", "ahash", "phash", "brightness",
@@ -53,33 +61,119 @@ class KnownFile:
 
 
 class Database:
-    """A migrated connection to an index database."""
+    """A migrated connection to an index database.
 
-    def __init__(self, path: str | os.PathLike[str], *, create: bool = False) -> None:
+    `write=True` opens it for writing (refused with ReadOnlyError where the file, its folder or the
+    mount cannot be written); `write=False` opens it read-only: nothing is ever written, not even
+    the WAL switch; `write=None` writes where it can and reads elsewhere. `check=True` runs
+    `PRAGMA quick_check` first (the writers that add images do, so they never write into a
+    damaged file). A database whose schema is older than this indexer is migrated where it can be
+    written; a read-only one must be migrated by its owner first.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, create: bool = False, write: bool | None = True,
+                 check: bool = False) -> None:
         self.path = Path(path)
         if not create and not self.path.exists():
             raise DatabaseError(f"no index database at {self.path} (run `indexer scan ROOT` to make one, or pass --db)")
         if self.path.exists() and self.path.is_dir():
             raise DatabaseError(f"{self.path} is a folder, not a database file")
-        self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        self.readonly = write is False
+        self._writer_lock = WriterLock(self.path)
+        if write is None:
+            try:
+                self.conn = self._open_writer(check)
+            except ReadOnlyError:
+                self.readonly = True
+        if self.readonly:
+            self.conn = self._open_reader()
+        elif write is True:
+            self.conn = self._open_writer(check)
+
+    def _open_writer(self, check: bool) -> sqlite3.Connection:
+        conn = self._connect(str(self.path), uri=False)
         try:
-            self.conn.row_factory = sqlite3.Row
-            self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
-            self.conn.execute("PRAGMA foreign_keys = ON")
-            mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if check:
+                self._quick_check(conn)
+            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
             if mode.lower() != "wal":
-                raise DatabaseError(f"cannot switch {self.path} to WAL mode (got {mode})")
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if mode.lower() != "wal":
+                    raise DatabaseError(f"cannot switch {self.path} to WAL mode (got {mode})")
             # FULL makes every committed batch durable across a power cut, at one fsync per batch.
-            self.conn.execute("PRAGMA synchronous = FULL")
-            migrate(self.conn)
-        except sqlite3.DatabaseError as exc:
-            self.conn.close()
-            raise DatabaseError(f"cannot open {self.path} as an index database: {exc}") from exc
-        except BaseException:
-            self.conn.close()
-            raise
+            conn.execute("PRAGMA synchronous = FULL")
+            migrate(conn)
+        except BaseException as exc:
+            conn.close()
+            raise self._open_error(exc) from exc
+        return conn
+
+    def _open_reader(self) -> sqlite3.Connection:
+        """A read-only connection. In a read-only folder SQLite cannot make the WAL's shared-memory
+        file; then the file is read as immutable (nobody can be writing it there)."""
+        base = "file:" + quote(str(self.path.resolve()))
+        conn = None
+        for uri in (base + "?mode=ro", base + "?mode=ro&immutable=1"):
+            try:
+                conn = self._connect(uri, uri=True)
+                self._check_schema(conn)
+                return conn
+            except sqlite3.OperationalError as exc:
+                if conn is not None:
+                    conn.close()
+                    conn = None
+                if "unable to open" not in str(exc) and "readonly" not in str(exc):
+                    raise self._open_error(exc) from exc
+            except BaseException as exc:
+                if conn is not None:
+                    conn.close()
+                raise self._open_error(exc) from exc
+        raise DatabaseError(f"cannot open {self.path} for reading")
+
+    def _connect(self, target: str, *, uri: bool) -> sqlite3.Connection:
+        conn = sqlite3.connect(target, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, uri=uri)
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        functions.register(conn)
+        return conn
+
+    def _check_schema(self, conn: sqlite3.Connection) -> None:
+        """A reader never migrates: an older schema is upgraded by a short writer where the file can
+        be written (a new indexer on an old index), else refused with the way out."""
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # opens the file now
+        latest = load_migrations()[-1].version
+        current = applied_version(conn)
+        if current >= latest:
+            migrate(conn)  # only checks: raises SchemaTooNewError for a newer database
+            return
+        try:
+            Database(self.path, write=True).close()
+        except ReadOnlyError:
+            raise DatabaseError(
+                f"{self.path} has schema version {current} and this indexer needs {latest}; it is "
+                "read-only here, so ask its owner to run `indexer status` once with write access") from None
+        log.info("upgraded the schema of %s from version %d to %d", self.path, current, latest)
+
+    def _quick_check(self, conn: sqlite3.Connection) -> None:
+        rows = [r[0] for r in conn.execute("PRAGMA quick_check(3)")]
+        if rows != ["ok"]:
+            raise corruption_error(self.path, sqlite3.DatabaseError("; ".join(rows)))
+
+    def _open_error(self, exc: BaseException) -> BaseException:
+        if isinstance(exc, DatabaseError) or not isinstance(exc, sqlite3.Error):
+            return exc
+        msg = str(exc)
+        if is_corruption(exc):
+            return corruption_error(self.path, exc)
+        if "readonly" in msg or "read-only" in msg or "unable to open" in msg:
+            return ReadOnlyError(
+                f"{self.path} cannot be written here (read-only file, folder or mount): reading commands "
+                "(status, export, select without --save) work; scan, watch, labels and --save need write access")
+        return DatabaseError(f"cannot open {self.path} as an index database: {exc}")
 
     def close(self) -> None:
+        self._writer_lock.release()
         self.conn.close()
 
     def __enter__(self) -> Database:
@@ -89,8 +183,22 @@ class Database:
         self.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        self.conn.execute("BEGIN IMMEDIATE")
+    def transaction(self, *, wait: bool = True) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT. With wait=False, BusyError at once when another connection
+        holds the write lock. ReadOnlyError when the database cannot be written."""
+        if self.readonly:
+            raise ReadOnlyError(f"{self.path} was opened read-only")
+        if not wait:
+            self.conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise BusyError(f"{self.path} is being written by another process") from exc
+            raise self._open_error(exc) from exc
+        finally:
+            if not wait:
+                self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
         try:
             yield self.conn
         except BaseException:
@@ -100,13 +208,16 @@ class Database:
 
     # -- roots -------------------------------------------------------------------------------
 
-    def roots(self) -> list[sqlite3.Row]:
-        return self.conn.execute("SELECT * FROM roots ORDER BY id").fetchall()
+    def roots(self) -> list[dict[str, Any]]:
+        """Roots with their paths as the file system has them (exact bytes of non-UTF-8 paths)."""
+        rows = self.conn.execute("SELECT * FROM roots ORDER BY id").fetchall()
+        return [{**dict(r), "path": from_db(r["path"], r["path_raw"])} for r in rows]
 
     def add_root(self, path: str) -> int:
         with self.transaction() as c:
-            c.execute("INSERT OR IGNORE INTO roots (path, added_at) VALUES (?, ?)", (path, utcnow()))
-            return c.execute("SELECT id FROM roots WHERE path = ?", (path,)).fetchone()[0]
+            c.execute("INSERT OR IGNORE INTO roots (path, path_raw, added_at) VALUES (?, ?, ?)",
+                      (to_text(path), to_raw(path), utcnow()))
+            return c.execute("SELECT id FROM roots WHERE path = ?", (to_text(path),)).fetchone()[0]
 
     def mark_root_scanned(self, root_id: int) -> None:
         with self.transaction() as c:
@@ -115,22 +226,27 @@ class Database:
     def move_root(self, old: str, new: str) -> int:
         """Point a root at a new location; returns the number of images under it."""
         with self.transaction() as c:
-            row = c.execute("SELECT id FROM roots WHERE path = ?", (old,)).fetchone()
+            row = c.execute("SELECT id FROM roots WHERE path = ?", (to_text(old),)).fetchone()
             if row is None:
-                raise DatabaseError(f"no root {old} in this database (see `indexer status`)")
-            if c.execute("SELECT 1 FROM roots WHERE path = ?", (new,)).fetchone():
-                raise DatabaseError(f"{new} is already a root of this database")
-            c.execute("UPDATE roots SET path = ? WHERE id = ?", (new, row[0]))
+                raise DatabaseError(f"no root {to_text(old)} in this database (see `indexer status`)")
+            if c.execute("SELECT 1 FROM roots WHERE path = ?", (to_text(new),)).fetchone():
+                raise DatabaseError(f"{to_text(new)} is already a root of this database")
+            c.execute("UPDATE roots SET path = ?, path_raw = ? WHERE id = ?", (to_text(new), to_raw(new), row[0]))
             return c.execute("SELECT COUNT(*) FROM images WHERE root_id = ?", (row[0],)).fetchone()[0]
 
     def absorb_root(self, old_id: int, new_id: int, prefix: str) -> None:
         """Fold a root that lies inside another into it: its folders get `prefix` in front."""
         with self.transaction() as c:
+            exact = [(i, from_db(f, split_raw(raw)[0]), from_db(n, split_raw(raw)[1])) for i, f, n, raw in c.execute(
+                "SELECT id, folder, name, rel_raw FROM images WHERE root_id = ? AND (rel_raw IS NOT NULL OR ?)",
+                (old_id, to_raw(prefix) is not None)).fetchall()]
             c.execute(
                 "UPDATE images SET root_id = ?, folder = CASE WHEN folder = '' THEN ? ELSE ? || '/' || folder END "
                 "WHERE root_id = ?",
-                (new_id, prefix, prefix, old_id),
+                (new_id, to_text(prefix), to_text(prefix), old_id),
             )
+            c.executemany("UPDATE images SET rel_raw = ? WHERE id = ?",
+                          [(rel_raw(f"{prefix}/{f}" if f else prefix, n), i) for i, f, n in exact])
             c.execute("DELETE FROM roots WHERE id = ?", (old_id,))
 
     # -- change detection ----------------------------------------------------------------------
@@ -138,14 +254,14 @@ class Database:
     def files_in_folder(self, root_id: int, folder: str) -> dict[str, KnownFile]:
         rows = self.conn.execute(
             f"SELECT {_KNOWN_COLUMNS} FROM images WHERE root_id = ? AND folder = ?",
-            (root_id, folder),
+            (root_id, to_text(folder)),
         )
-        return {r["name"]: _known(r) for r in rows}
+        return {k.name: k for k in map(_known, rows)}
 
     def known_file(self, root_id: int, folder: str, name: str) -> KnownFile | None:
         r = self.conn.execute(
             f"SELECT {_KNOWN_COLUMNS} FROM images WHERE root_id = ? AND folder = ? AND name = ?",
-            (root_id, folder, name),
+            (root_id, to_text(folder), to_text(name)),
         ).fetchone()
         return _known(r) if r else None
 
@@ -154,31 +270,35 @@ class Database:
         rows = self.conn.execute(
             "SELECT id FROM images WHERE root_id = ? AND state != 'missing' "
             "AND (folder = ? OR substr(folder, 1, ?) = ? OR ? = '')",
-            (root_id, folder, len(folder) + 1, folder + "/", folder),
+            (root_id, to_text(folder), len(to_text(folder)) + 1, to_text(folder) + "/", folder),
         )
         return [r[0] for r in rows]
 
     def live_folders(self, root_id: int, under: str) -> list[str]:
         """Folders (at or below `under`) that still hold files not marked missing."""
+        sql = "SELECT folder, MAX(rel_raw) FROM images WHERE root_id = ? AND state != 'missing'"
         if under:
-            rows = self.conn.execute(
-                "SELECT DISTINCT folder FROM images WHERE root_id = ? AND state != 'missing' "
-                "AND (folder = ? OR substr(folder, 1, ?) = ?)",
-                (root_id, under, len(under) + 1, under + "/"),
-            )
+            text = to_text(under)
+            rows = self.conn.execute(sql + " AND (folder = ? OR substr(folder, 1, ?) = ?) GROUP BY folder",
+                                     (root_id, text, len(text) + 1, text + "/"))
         else:
-            rows = self.conn.execute(
-                "SELECT DISTINCT folder FROM images WHERE root_id = ? AND state != 'missing'", (root_id,)
-            )
-        return [r[0] for r in rows]
+            rows = self.conn.execute(sql + " GROUP BY folder", (root_id,))
+        return [from_db(r[0], split_raw(r[1])[0]) for r in rows]
 
-    def find_by_inode(self, device: int, inode: int, size: int, mtime_ns: int) -> sqlite3.Row | None:
-        """A row whose file has this identity and content stamp (a moved or renamed file)."""
-        return self.conn.execute(
-            "SELECT i.id, i.root_id, i.folder, i.name, r.path AS root FROM images i JOIN roots r ON r.id = i.root_id "
+    def find_by_inode(self, device: int, inode: int, size: int, mtime_ns: int) -> dict[str, Any] | None:
+        """A row whose file has this identity and content stamp (a moved or renamed file): id,
+        root_id, root, folder, name as the file system has them."""
+        r = self.conn.execute(
+            "SELECT i.id, i.root_id, i.folder, i.name, i.rel_raw, r.path AS root, r.path_raw "
+            "FROM images i JOIN roots r ON r.id = i.root_id "
             "WHERE i.device = ? AND i.inode = ? AND i.size = ? AND i.mtime_ns = ? LIMIT 1",
             (device, inode, size, mtime_ns),
         ).fetchone()
+        if r is None:
+            return None
+        folder, name = split_raw(r["rel_raw"])
+        return {"id": r["id"], "root_id": r["root_id"], "root": from_db(r["root"], r["path_raw"]),
+                "folder": from_db(r["folder"], folder), "name": from_db(r["name"], name)}
 
     # -- writes --------------------------------------------------------------------------------
 
@@ -203,9 +323,9 @@ class Database:
     def move(self, image_id: int, root_id: int, folder: str, name: str) -> None:
         with self.transaction() as c:
             c.execute(
-                "UPDATE images SET root_id = ?, folder = ?, name = ?, missing_since = NULL, "
+                "UPDATE images SET root_id = ?, folder = ?, name = ?, rel_raw = ?, missing_since = NULL, "
                 "state = CASE WHEN error IS NULL THEN 'indexed' ELSE 'failed' END WHERE id = ?",
-                (root_id, folder, name, image_id),
+                (root_id, to_text(folder), to_text(name), rel_raw(folder, name), image_id),
             )
 
     def write_results(self, results: Iterable[ImageResult], run_id: int | None) -> None:
@@ -215,15 +335,18 @@ class Database:
         for r in results:
             f = r.features
             row: dict[str, Any] = {
-                "root_id": r.item.root_id, "folder": r.item.folder, "name": r.item.name,
+                "root_id": r.item.root_id, "folder": to_text(r.item.folder), "name": to_text(r.item.name),
+                "rel_raw": rel_raw(r.item.folder, r.item.name),
                 "state": State.INDEXED.value if f else State.FAILED.value,
                 "size": r.size, "mtime_ns": r.mtime_ns, "inode": r.inode, "device": r.device,
-                "error": r.error, "now": now, "run_id": run_id,
+                "error": to_text(r.error) if r.error else None, "now": now, "run_id": run_id,
             }
             for col in FEATURE_COLUMNS:
-                row[col] = getattr(f, col) if f else None
+                value = getattr(f, col) if f else None
+                row[col] = to_text(value) if isinstance(value, str) else value  # EXIF text may hold any bytes
             rows.append(row)
-        cols = ("root_id", "folder", "name", "state", "size", "mtime_ns", "inode", "device", *FEATURE_COLUMNS, "error")
+        cols = ("root_id", "folder", "name", "rel_raw", "state", "size", "mtime_ns", "inode", "device",
+                *FEATURE_COLUMNS, "error")
         updates = ", ".join(f"{c} = excluded.{c}" for c in cols[3:])
         sql = (
             f"INSERT INTO images ({', '.join(cols)}, attempts, first_seen_at, indexed_at, missing_since, run_id) "
@@ -239,22 +362,27 @@ class Database:
     # -- runs ----------------------------------------------------------------------------------
 
     def start_run(self, command: str, params: dict[str, Any]) -> int:
-        """Record a new run, refusing while another live run writes to this database."""
+        """Take the one-writer lock and record a new run. Refused (BusyError) while another scan or
+        watch holds the lock, wherever it runs; runs still marked running are dead: marked crashed."""
         host, pid, now = socket.gethostname(), os.getpid(), utcnow()
+        try:
+            holder = self._writer_lock.acquire(f"`indexer {command}` (pid {pid} on {host}, started {now})")
+        except OSError as exc:
+            raise ReadOnlyError(f"cannot make the lock file {self._writer_lock.path}: {exc.strerror}") from exc
+        if holder is not None:
+            raise BusyError(f"another {holder} is writing to this database; wait for it to finish or stop it")
         with self.transaction() as c:
-            for run in c.execute("SELECT * FROM runs WHERE status = 'running'").fetchall():
-                if _run_alive(run, host):
-                    raise BusyError(
-                        f"another `indexer {run['command']}` (pid {run['pid']} on {run['host']}, started "
-                        f"{run['started_at']}) is writing to this database; wait for it to finish or stop it"
-                    )
-                c.execute("UPDATE runs SET status = 'crashed', ended_at = heartbeat_at WHERE id = ?", (run["id"],))
+            c.execute("UPDATE runs SET status = 'crashed', ended_at = heartbeat_at WHERE status = 'running'")
             cur = c.execute(
                 "INSERT INTO runs (command, status, started_at, heartbeat_at, pid, host, params) "
                 "VALUES (?, 'running', ?, ?, ?, ?, ?)",
                 (command, now, now, pid, host, json.dumps(params, sort_keys=True)),
             )
             return int(cur.lastrowid)
+
+    def writer_active(self) -> bool:
+        """Whether a scan or watch holds this database's writer lock now (reads only)."""
+        return self._writer_lock.held or writer_active(self.path)
 
     def heartbeat(self, run_id: int, counts: dict[str, int]) -> None:
         sets = ", ".join(f"n_{k} = :{k}" for k in counts)
@@ -272,6 +400,7 @@ class Database:
                 {**counts, "status": status, "now": utcnow(), "elapsed": elapsed, "error": error,
                  "problems": json.dumps(problems) if problems else None, "id": run_id},
             )
+        self._writer_lock.release()
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -307,88 +436,46 @@ class Database:
         return [dict(r) for r in rows]
 
     def query(self, view: str, where: str | None, order_by: str = "id") -> tuple[list[str], Iterator[tuple]]:
-        """Rows of a view filtered by a user's SQL expression, run read-only."""
+        """Rows of a view filtered by a user's SQL expression, run read-only. Paths come back as the
+        file system has them (the exact bytes of names that are not valid UTF-8)."""
         if where is not None:
             check_expression(where)
-        sql = f"SELECT * FROM {view}" + (f" WHERE ({where})" if where else "") + f" ORDER BY {order_by}"
+        columns = view_columns(self.conn, view)
+        order = ", ".join("v." + c.strip() for c in order_by.split(","))
+        sql = (f"SELECT v.*, (SELECT rel_raw FROM images WHERE id = v.id) AS rel_raw, "
+               f"(SELECT path_raw FROM roots WHERE id = v.root_id) AS path_raw FROM {view} v"
+               + (f" WHERE (\n{where}\n)" if where else "") + f" ORDER BY {order}")
         with read_only(self.conn):
             try:
-                cur = self.conn.execute(sql)
+                rows = self.conn.execute(sql).fetchall()
             except sqlite3.Error as exc:
-                raise QueryError(f"bad --where expression: {exc}") from exc
-            cols = [d[0] for d in cur.description]
-            rows = cur.fetchall()
-        return cols, iter(rows)
+                raise explain(exc, "--where expression", columns, self.path) from exc
+        return columns, (_exact_row(columns, r) for r in rows)
 
 
-def check_expression(expr: str, what: str = "--where") -> None:
-    """Refuse an SQL expression that is not one self-contained expression: a ')' closing more
-    than it opened, or a ';', outside quotes and comments. It is pasted inside parentheses."""
-    depth, i, n = 0, 0, len(expr)
-    while i < n:
-        ch = expr[i]
-        if ch in "'\"`[":
-            close = "]" if ch == "[" else ch
-            end = expr.find(close, i + 1)
-            while end != -1 and close != "]" and expr[end + 1:end + 2] == close:  # doubled quote
-                end = expr.find(close, end + 2)
-            if end == -1:
-                raise QueryError(f"bad {what} expression (unterminated quote {ch}): {expr}")
-            i = end + 1
-            continue
-        if expr.startswith("--", i):
-            raise QueryError(f"bad {what} expression (no comments allowed): {expr}")
-        if expr.startswith("/*", i):
-            raise QueryError(f"bad {what} expression (no comments allowed): {expr}")
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth < 0:
-                raise QueryError(f"bad {what} expression (a ')' closes more than it opened): {expr}")
-        elif ch == ";":
-            raise QueryError(f"bad {what} expression (no ';' allowed): {expr}")
-        i += 1
-    if depth:
-        raise QueryError(f"bad {what} expression (unbalanced '('): {expr}")
+_PATH_COLUMNS = ("path", "root", "rel_path", "folder", "name")
+
+
+def _exact_row(columns: list[str], row: sqlite3.Row) -> tuple:
+    """A view row with its path columns as the file system has them."""
+    values = list(row)[: len(columns)]
+    raw, root_raw = row["rel_raw"], row["path_raw"]
+    if raw is None and root_raw is None:
+        return tuple(values)
+    at = {c: i for i, c in enumerate(columns)}
+    folder_raw, name_raw = split_raw(raw)
+    exact = {"root": from_db(row["root"], root_raw), "folder": from_db(row["folder"], folder_raw),
+             "name": from_db(row["name"], name_raw)}
+    exact["rel_path"] = f"{exact['folder']}/{exact['name']}" if exact["folder"] else exact["name"]
+    exact["path"] = f"{exact['root']}/{exact['rel_path']}"
+    for c in _PATH_COLUMNS:
+        if c in at:
+            values[at[c]] = exact[c]
+    return tuple(values)
 
 
 def _known(r: sqlite3.Row) -> KnownFile:
-    return KnownFile(r["id"], r["name"], State(r["state"]), r["size"], r["mtime_ns"], bool(r["failed"]))
+    name = from_db(r["name"], split_raw(r["rel_raw"])[1])
+    return KnownFile(r["id"], name, State(r["state"]), r["size"], r["mtime_ns"], bool(r["failed"]))
 
 
-_DENIED = {
-    sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH, sqlite3.SQLITE_PRAGMA, sqlite3.SQLITE_INSERT,
-    sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE, sqlite3.SQLITE_TRANSACTION,
-}
-
-
-def _authorize(action: int, *args: object) -> int:
-    return sqlite3.SQLITE_DENY if action in _DENIED else sqlite3.SQLITE_OK
-
-
-@contextmanager
-def read_only(conn: sqlite3.Connection) -> Iterator[None]:
-    """Run user SQL with writes refused twice over: query_only and an authorizer."""
-    conn.execute("PRAGMA query_only = ON")
-    conn.set_authorizer(_authorize)
-    try:
-        yield
-    finally:
-        conn.set_authorizer(None)
-        conn.execute("PRAGMA query_only = OFF")
-
-
-def _run_alive(run: sqlite3.Row, host: str) -> bool:
-    if run["host"] == host:
-        if run["pid"] == os.getpid():
-            return False
-        try:
-            os.kill(run["pid"], 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    beat = datetime.strptime(run["heartbeat_at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
-    return datetime.now(timezone.utc) - beat < STALE_HEARTBEAT

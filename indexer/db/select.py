@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import QueryError
-from . import Database, read_only, utcnow
+from ..names import from_db, to_text
+from . import Database, functions, read_only, utcnow
 from . import check_expression as check_shape
+from .guard import explain, view_columns
 
 VIEW = "image_view"
 
@@ -28,48 +29,17 @@ FEATURE_DTYPE = np.dtype([
 ])
 
 
-# -- SQL functions ----------------------------------------------------------------------------
-
-def _level(path: object, n: object) -> str | None:
-    """level(folder_or_rel_path, n): the nth folder (1-based) of a '/'-separated path."""
-    if not isinstance(path, str) or not isinstance(n, int) or n < 1:
-        return None
-    parts = [p for p in path.split("/") if p]
-    return parts[n - 1] if n <= len(parts) else None
-
-
-def _as_u64(v: object) -> int | None:
-    if isinstance(v, int):
-        return v & 0xFFFF_FFFF_FFFF_FFFF
-    if isinstance(v, str):
-        try:
-            return int(v, 16)
-        except ValueError:
-            return None
-    return None
-
-
-def _hamming(a: object, b: object) -> int | None:
-    """hamming(a, b): differing bits of two 64-bit hashes, as integers or 16-digit hex."""
-    x, y = _as_u64(a), _as_u64(b)
-    return None if x is None or y is None else (x ^ y).bit_count()
-
-
-def register_functions(db: Database) -> None:
-    """SQL functions for --where and --per: level(path, n), hamming(a, b)."""
-    db.conn.create_function("level", 2, _level, deterministic=True)
-    db.conn.create_function("hamming", 2, _hamming, deterministic=True)
-
-
 # -- user queries, read-only --------------------------------------------------------------------
 
-def _explain(exc: sqlite3.Error, what: str) -> QueryError:
-    msg = str(exc)
-    if "not authorized" in msg or "readonly" in msg or "read-only" in msg:
-        return QueryError(f"{what} must only read: it tried to write or to run a PRAGMA/ATTACH ({msg})")
-    if "one statement at a time" in msg:
-        return QueryError(f"{what} must be one SQL expression, not several statements")
-    return QueryError(f"bad {what}: {msg}")
+def register_functions(db: Database) -> None:
+    """SQL functions for --where and --per: level(path, n), hamming(a, b) (every connection has
+    them already; kept for callers that register explicitly)."""
+    functions.register(db.conn)
+
+
+def _explain(exc: sqlite3.Error, what: str, db: Database | None = None) -> Exception:
+    columns = view_columns(db.conn, VIEW) if db is not None else ()
+    return explain(exc, what, columns, db.path if db is not None else "the index")
 
 
 def _user_sql(where: str | None) -> str:
@@ -85,7 +55,7 @@ def check_expression(db: Database, expr: str, what: str = "--where") -> None:
         try:
             db.conn.execute(f"SELECT (\n{expr}\n) FROM {VIEW} LIMIT 0").fetchall()
         except sqlite3.Error as exc:
-            raise _explain(exc, f"{what} expression") from exc
+            raise _explain(exc, f"{what} expression", db) from exc
 
 
 def where_ids(db: Database, where: str) -> np.ndarray:
@@ -96,7 +66,7 @@ def where_ids(db: Database, where: str) -> np.ndarray:
             cur = db.conn.execute(sql)
             return np.fromiter((r[0] for r in cur), dtype=np.int64)
         except sqlite3.Error as exc:
-            raise _explain(exc, "--where expression") from exc
+            raise _explain(exc, "--where expression", db) from exc
 
 
 def group_values(db: Database, per: str, where: str | None, what: str = "--per expression",
@@ -111,7 +81,7 @@ def group_values(db: Database, per: str, where: str | None, what: str = "--per e
         try:
             rows = db.conn.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
-            raise _explain(exc, what if where is None else f"{what} or --where expression") from exc
+            raise _explain(exc, what if where is None else f"{what} or --where expression", db) from exc
     ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     return ids, [r[1] for r in rows]
 
@@ -212,11 +182,13 @@ def image_paths(db: Database, ids: Sequence[int]) -> list[ImagePath]:
     cur.row_factory = None
     for start in range(0, len(id_list), 100_000):
         cur.execute(
-            "SELECT i.id, r.path, CASE WHEN i.folder = '' THEN i.name ELSE i.folder || '/' || i.name END "
+            "SELECT i.id, r.path, CASE WHEN i.folder = '' THEN i.name ELSE i.folder || '/' || i.name END, "
+            "i.rel_raw, r.path_raw "
             "FROM json_each(?) j CROSS JOIN images i ON i.id = j.value JOIN roots r ON r.id = i.root_id "
             "WHERE i.state = 'indexed'",  # CROSS JOIN: look each id up, never scan images
             (json.dumps(id_list[start:start + 100_000]),))
-        for i, root, rel in cur:
+        for i, root, rel, raw, root_raw in cur:
+            root, rel = from_db(root, root_raw), from_db(rel, raw)  # exact bytes of non-UTF-8 names
             found[i] = ImagePath(i, root + "/" + rel, root, rel)
     return [found[i] for i in id_list if i in found]
 
@@ -226,7 +198,7 @@ def image_ids_for_files(db: Database, root_id: int, files: Sequence[tuple[str, s
     out: list[int | None] = []
     for folder, name in files:
         r = db.conn.execute("SELECT id FROM images WHERE root_id = ? AND folder = ? AND name = ?",
-                            (root_id, folder, name)).fetchone()
+                            (root_id, to_text(folder), to_text(name))).fetchone()
         out.append(r[0] if r else None)
     return out
 
@@ -363,10 +335,12 @@ def label_counts(db: Database) -> list[tuple[str, str, int]]:
 
 
 def roots(db: Database) -> list[tuple[int, str]]:
-    return [(r[0], r[1]) for r in db.conn.execute("SELECT id, path FROM roots ORDER BY length(path) DESC, id")]
+    """(id, path as the file system has it), longest path first."""
+    rows = db.conn.execute("SELECT id, path, path_raw FROM roots ORDER BY length(path) DESC, id")
+    return [(r[0], from_db(r[1], r[2])) for r in rows]
 
 
 def find_image(db: Database, root_id: int, folder: str, name: str) -> int | None:
     r = db.conn.execute("SELECT id FROM images WHERE root_id = ? AND folder = ? AND name = ?",
-                        (root_id, folder, name)).fetchone()
+                        (root_id, to_text(folder), to_text(name))).fetchone()
     return r[0] if r else None
