@@ -1,4 +1,42 @@
-from .cli import cli
+"""The `indexer` command's entry point (also `python -m indexer`).
+
+Signal handlers are installed before anything heavy is imported, so Ctrl-C or SIGTERM at any
+instant ends the process with one line and exit code 130, never a traceback; SIGINT is handled
+even when the shell started us with it ignored (`indexer watch ... &`).
+"""
+from __future__ import annotations
+
+import sys
+
+try:  # the C module: `signal` imports enum, 25 ms that Ctrl-C could fall into
+    import _signal as signal
+except ImportError:  # another Python implementation
+    import signal  # type: ignore[no-redef]
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def install_signal_handlers() -> None:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _terminate)
+
+
+def main(argv: list[str] | None = None) -> None:
+    install_signal_handlers()
+    for stream, errors in ((sys.stdout, "surrogateescape"), (sys.stderr, "backslashreplace")):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:  # names that are not UTF-8 leave byte for byte; messages never fail
+            reconfigure(errors=errors)
+    try:
+        from .cli import run
+        code = run(argv)
+    except KeyboardInterrupt:
+        code = 130
+        print("\nInterrupted.", file=sys.stderr)
+    sys.exit(code)
+
 
 if __name__ == "__main__":
-    cli(prog_name="indexer")
+    main()

@@ -93,7 +93,7 @@ def test_wheel_contents(wheel):
     source = {p.relative_to(REPO).as_posix() for p in (REPO / "indexer").rglob("*.py")}
     assert source <= names, f"modules missing from the wheel: {sorted(source - names)}"
     assert not any(n.startswith(("tests/", "migrations/", "examples/")) for n in names)
-    assert "indexer = indexer.cli:cli" in entry_points
+    assert "indexer = indexer.__main__:main" in entry_points
 
 
 def test_installed_package_finds_its_migrations(venv, tmp_path):

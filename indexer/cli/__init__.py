@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
+import sys
 
 import click
 
+from ..db.guard import corruption_error, is_corruption
 from ..errors import IndexerError
 from .common import VERSION
 
@@ -19,8 +22,14 @@ class IndexerGroup(click.Group):
         except IndexerError as exc:
             raise click.ClickException(str(exc)) from exc
         except sqlite3.Error as exc:
+            if is_corruption(exc):
+                raise click.ClickException(str(corruption_error(ctx.params.get("db_path") or "index.db", exc)))
             raise click.ClickException(f"database error: {exc}") from exc
+        except UnicodeEncodeError as exc:  # an argument with bytes that are not UTF-8 text
+            raise click.ClickException(f"an argument is not valid UTF-8 text ({exc.reason} at position "
+                                       f"{exc.start}); check the terminal's or script's encoding") from exc
         except BrokenPipeError:  # `indexer export | head`
+            _silence_stdout()
             ctx.exit(0)
 
 
@@ -33,6 +42,38 @@ def cli(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(levelname)s: %(message)s")
 
 
+def run(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code. Ctrl-C and SIGTERM anywhere give exit 130."""
+    try:
+        result = cli.main(args=argv, prog_name="indexer", standalone_mode=False)
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt) or isinstance(exc.__context__, KeyboardInterrupt):
+            click.echo("Interrupted.", err=True)
+            return 130
+        click.echo("Aborted!", err=True)
+        return 1
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except BrokenPipeError:
+        _silence_stdout()
+        return 0
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+    return result if isinstance(result, int) else 0
+
+
+def _silence_stdout() -> None:
+    """The reader of stdout went away: send what is left to /dev/null (no error at exit)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 from . import export, report, scan, select, status, watch  # noqa: E402  (registers the commands)
 
-__all__ = ["cli", "export", "report", "scan", "select", "status", "watch"]
+__all__ = ["cli", "run", "export", "report", "scan", "select", "status", "watch"]

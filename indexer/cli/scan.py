@@ -30,7 +30,7 @@ def scan_cmd(roots: tuple[Path, ...], db_path: Path | None, workers: int | None,
     deleted files. Source images are opened read-only.
     """
     filters = Filters(include=include, exclude=exclude, hidden=hidden)
-    with open_db(db_path, create=True) as db, sigterm_as_interrupt():
+    with open_db(db_path, create=True, check=True) as db, sigterm_as_interrupt():
         try:
             summary = scan(db, [str(r) for r in roots], workers=workers, batch=batch, filters=filters,
                            retry_errors=retry_errors, progress=False if quiet else None)

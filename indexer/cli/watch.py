@@ -32,7 +32,7 @@ def watch_cmd(roots: tuple[Path, ...], db_path: Path | None, workers: int | None
     (`indexer select`, `indexer status`, sqlite3) can read the database meanwhile.
     """
     filters = Filters(include=include, exclude=exclude, hidden=hidden)
-    with open_db(db_path, create=True) as db, sigterm_as_interrupt():
+    with open_db(db_path, create=True, check=True) as db, sigterm_as_interrupt():
         try:
             watch(db, [str(r) for r in roots], workers=workers, batch=batch, settle=settle, polling=polling,
                   poll_interval=poll_interval, filters=filters, progress=False if quiet else None, report=echo_err)

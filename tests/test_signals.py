@@ -1,0 +1,145 @@
+"""Stopping the `indexer` command at any instant, as a terminal, a shell or a service manager does:
+Ctrl-C to the whole process group early in a run, SIGTERM, a `watch` started with `&` (SIGINT
+ignored by the shell), and user SQL that would never end. Never a traceback; what a run says it
+stored is what it stored."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from imaging import save_jpeg, scene
+
+N_FILES = 600
+ENDLESS = "id IN (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c)"
+
+
+def command() -> list[str]:
+    """The installed `indexer` script beside this Python (as users run it), else python -m indexer."""
+    script = Path(sys.executable).parent / "indexer"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "indexer"]
+
+
+@pytest.fixture(scope="module")
+def big_archive(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("signals") / "archive"
+    bases = [save_jpeg(scene(i, (640, 480)), root / f"b{i}.JPG", taken=f"2024:05:01 1{i}:00:00") for i in range(6)]
+    for i in range(N_FILES):
+        folder = root / f"cam{i // 150 + 1:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(bases[i % len(bases)], folder / f"IMG_{i:04d}.JPG")
+    for b in bases:
+        b.unlink()
+    return root
+
+
+def start(args: list[str], **kw: object) -> subprocess.Popen:
+    return subprocess.Popen([*command(), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, **kw)
+
+
+def stored(db: Path) -> int:
+    conn = sqlite3.connect(db, timeout=10)
+    try:
+        return conn.execute("SELECT COUNT(*) FROM images").fetchone()[0]
+    except sqlite3.OperationalError:  # not made yet
+        return 0
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.15, 0.3, 0.5, 0.8, 1.2])
+def test_ctrl_c_at_any_early_instant_gives_no_traceback(big_archive, tmp_path, delay):
+    db = tmp_path / "index.db"
+    proc = start(["scan", str(big_archive), "--db", str(db), "--workers", "2", "--quiet"])
+    time.sleep(delay)
+    os.killpg(proc.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the scan and its workers
+    out, err = proc.communicate(timeout=60)
+    assert "Traceback" not in err, err
+    assert proc.returncode in (130, -signal.SIGINT), (proc.returncode, err)
+    if proc.returncode == 130:
+        assert "Interrupted" in err
+
+
+def test_sigterm_early_says_so_and_exits_130(big_archive, tmp_path):
+    proc = start(["scan", str(big_archive), "--db", str(tmp_path / "index.db"), "--quiet"])
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (proc.returncode, err)
+    assert "Interrupted" in err and "Traceback" not in err
+
+
+def test_an_interrupted_summary_counts_what_was_committed(big_archive, tmp_path):
+    db = tmp_path / "index.db"
+    proc = start(["scan", str(big_archive), "--db", str(db), "--workers", "2", "--batch", "8", "--quiet"])
+    deadline = time.monotonic() + 60
+    while not db.exists() or stored(db) < 16:
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    said = re.search(r"interrupted: (\d+) new", err)
+    assert said, err
+    assert int(said.group(1)) == stored(db) < N_FILES
+
+
+def test_watch_started_with_sigint_ignored_still_stops_on_ctrl_c(tmp_path):
+    root = tmp_path / "archive"
+    save_jpeg(scene(1), root / "cam" / "IMG_0001.JPG")
+    log = tmp_path / "watch.log"
+    with log.open("w") as err:
+        proc = subprocess.Popen([*command(), "watch", str(root), "--db", str(tmp_path / "index.db"), "--workers", "1",
+                                 "--quiet", "--settle", "0.2"], stdout=subprocess.DEVNULL, stderr=err,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))  # `indexer watch &`
+        deadline = time.monotonic() + 60
+        while "watching for changes" not in log.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0, log.read_text()
+    assert "Traceback" not in log.read_text()
+
+
+@pytest.fixture(scope="module")
+def small_index(tmp_path_factory) -> Path:
+    from imaging import make_archive
+    base = tmp_path_factory.mktemp("endless")
+    make_archive(base / "archive")
+    db = base / "index.db"
+    r = subprocess.run([*command(), "scan", str(base / "archive"), "--db", str(db), "--workers", "1", "--quiet"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return db
+
+
+@pytest.mark.parametrize("args", [["export"], ["select", "--target", "2"]])
+def test_a_query_that_never_ends_is_stopped_by_its_budget(small_index, args):
+    env = {**os.environ, "INDEXER_QUERY_TIMEOUT": "1.5"}
+    started = time.monotonic()
+    r = subprocess.run([*command(), *args, "--db", str(small_index), "--where", ENDLESS], capture_output=True,
+                       text=True, timeout=120, env=env)
+    assert time.monotonic() - started < 30
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "longer than 1.5 s" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("args", [["export"], ["select", "--target", "2"]])
+def test_ctrl_c_stops_a_query_that_never_ends(small_index, args):
+    proc = start([*args, "--db", str(small_index), "--where", ENDLESS])
+    time.sleep(1.5)
+    assert proc.poll() is None, proc.communicate()
+    started = time.monotonic()
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert time.monotonic() - started < 5
+    assert proc.returncode == 130 and "Traceback" not in err, (proc.returncode, err)
