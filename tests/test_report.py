@@ -18,6 +18,7 @@ from click.testing import CliRunner, Result
 
 from imaging import make_archive, save_jpeg, scene
 from indexer.cli import cli
+from indexer.report.records import ReportData
 
 HOSTILE_DIR = 'cam<i>"03"&amp;'
 HOSTILE_NAME = "evil <script>alert('x') \"q\" & b\nline2.JPG"  # no '/': that would make a folder
@@ -67,7 +68,8 @@ def report(runner: CliRunner, db: Path, out: Path, *args: object) -> Result:
 # -- reading the page back -------------------------------------------------------------------------
 
 class Page(HTMLParser):
-    """Grids (bucket -> figures), pairs, outlier rows, failed rows, tables by id, group sections, text."""
+    """Grids (bucket -> figures, each with its caption's name and tooltip), pairs, outlier rows,
+    failed rows, tables by id, group sections, text."""
 
     def __init__(self, source: str) -> None:
         super().__init__(convert_charrefs=True)
@@ -85,6 +87,7 @@ class Page(HTMLParser):
         self._figure: dict | None = None
         self._row: list[str] | None = None
         self._cell: list[str] | None = None
+        self._caption: list[str] | None = None
         self.feed(source)
         self.close()
 
@@ -119,6 +122,11 @@ class Page(HTMLParser):
                     break
         elif tag == "img" and self._figure is not None:
             self._figure["src"] = a["src"]
+        elif tag == "figcaption" and self._figure is not None:
+            self._figure["tip"] = a.get("title", "")
+            self._caption = []
+        elif tag == "br":
+            self._end_caption()
         elif tag == "section" and "group" in classes:
             self.groups.append(a["data-group"])
         elif tag == "tr" and "failed" in classes:
@@ -135,6 +143,8 @@ class Page(HTMLParser):
             self._divs.pop()
         elif tag == "figure":
             self._figure = None
+        elif tag == "figcaption":
+            self._end_caption()
         elif tag == "td" and self._cell is not None:
             if self._row is not None:
                 self._row.append("".join(self._cell))
@@ -149,6 +159,14 @@ class Page(HTMLParser):
         self.text.append(data)
         if self._cell is not None:
             self._cell.append(data)
+        if self._caption is not None:
+            self._caption.append(data)
+
+    def _end_caption(self) -> None:
+        """A figure's caption is its name: the text of the figcaption up to the first <br>."""
+        if self._figure is not None and self._caption is not None:
+            self._figure["caption"] = "".join(self._caption)
+        self._caption = None
 
     def grid_figures(self) -> list[dict]:
         return [f for g in self.grids for f in g["figures"]]
@@ -318,9 +336,9 @@ def test_hostile_names_are_escaped(scanned, saved_report):
     out, _ = saved_report
     source, page = read_page(out)
     assert "<script" not in source.lower() and 'cam<i>"' not in source
-    text = "".join(page.text)
-    shown = HOSTILE_NAME.replace("\n", "\u240a")
-    assert shown in text  # the file name, newline made visible, as text
+    shown = HOSTILE_NAME.replace("\n", "\u240a")  # the file name, newline made visible
+    hostile = [f for f in page.grid_figures() if shown in f["tip"]]  # whole in the tooltip
+    assert len(hostile) == 1 and hostile[0]["caption"].endswith("line2.JPG")  # its end under the thumbnail
     assert HOSTILE_DIR in page.groups  # the folder as a group label, round-tripped through an attribute
     assert "&lt;script&gt;" in source and "&quot;q&quot;" in source
 
@@ -510,6 +528,145 @@ def test_report_folder_can_be_moved(saved_report, tmp_path):
     shutil.copytree(out, moved)
     _, page = read_page(moved)
     assert all((moved / f["src"]).is_file() for f in page.grid_figures())
+
+
+# -- long names and names that are not UTF-8 -----------------------------------------------------------
+
+BURST_START = "StationB__2009-06-12__03-14-22"  # 30 characters all 20 frames of the burst folder share
+
+
+def build_trap(root: Path) -> None:
+    """A camera-trap archive of small folders: 8 cameras of 6 unrelated frames (so many buckets
+    hold 1-3 images), a burst of 20 frames whose names share a 30-character start, 9 frames
+    whose names differ only in the month (in their middle), and 3 cameras of 1-2 frames."""
+    n = 0
+    for cam in range(8):
+        for i in range(6):
+            name = f"StationA__2009-0{cam + 1}-1{i}__0{i}-00-00({i + 1}).JPG"
+            save_jpeg(scene(500 + n, (64, 48), gray=i % 3 == 0), root / "StationA" / f"cam{cam + 1:02d}" / name)
+            n += 1
+    for i in range(20):
+        save_jpeg(scene(900 + i, (64, 48), gray=i % 4 == 0), root / "StationB" / "burst" / f"{BURST_START}({i + 1}).JPG")
+    for m in range(1, 10):
+        save_jpeg(scene(950 + m, (64, 48)), root / "StationB" / "months" / f"StationB__2009-0{m}-12__03-14-22(1).JPG")
+    for cam, count in ((1, 1), (2, 2), (3, 1)):
+        for i in range(count):
+            save_jpeg(scene(990 + 10 * cam + i, (64, 48)), root / "StationC" / f"cam{cam:02d}" / f"IMG_{i + 1:04d}.JPG")
+
+
+@pytest.fixture(scope="module")
+def trap(tmp_path_factory) -> tuple[Path, Path, Path]:
+    """The trap archive scanned, and its report --per folder: (root, db, report folder)."""
+    base = tmp_path_factory.mktemp("trap")
+    root, db, out = base / "archive", base / "index.db", base / "report"
+    build_trap(root)
+    runner = CliRunner()
+    scan(runner, root, db)
+    report(runner, db, out, "--per", "folder")
+    return root, db, out
+
+
+def test_captions_keep_the_distinct_end_of_long_names(trap):
+    from indexer.report.html import NAME_CHARS
+
+    _, _, out = trap
+    _, page = read_page(out)
+    burst = [f for g in page.grids if g["group"] == "StationB/burst" for f in g["figures"]]
+    assert len(burst) == 20
+    captions = [f["caption"] for f in burst]
+    assert len(set(captions)) == 20 and all(len(c) <= NAME_CHARS for c in captions)
+    assert all(c.startswith("…") and "-14-22(" in c for c in captions)  # the start all share makes room for the end
+    for f in burst:
+        full = next(line for line in f["tip"].splitlines() if line.startswith("StationB/burst/"))
+        assert full.startswith(f"StationB/burst/{BURST_START}(")  # the whole name stays in the tooltip
+        assert f["caption"].endswith(full[full.index("("):])  # the frame number and extension: "(13).JPG"
+    months = [f["caption"] for g in page.grids if g["group"] == "StationB/months" for f in g["figures"]]
+    assert len(months) == 9 and len(set(months)) == 9  # told apart by the month in the middle of the name
+    assert all(c.endswith("(1).JPG") and f"-0{m}" in c for m, c in enumerate(sorted(months), 1))
+
+
+def test_short_names_never_share_a_form():
+    import random
+
+    from indexer.report.escape import short_names, shorten
+
+    twenty = [f"RCNX_Site04_CameraB_{i:04d}.JPG" for i in range(1, 21)]  # a 20-character start in common
+    shown = short_names(twenty, 16)
+    assert len(set(shown.values())) == 20 and all(len(v) <= 16 for v in shown.values())
+    assert all(shown[n].endswith(n[-8:]) for n in twenty)  # "0013.JPG" stays
+    assert shorten("IMG_0001.JPG", 16) == "IMG_0001.JPG"  # short names stay as they are
+    rng = random.Random(7)
+    for _ in range(2000):  # names alike at the start, middle or end, of equal and different lengths
+        base = "".join(rng.choice("ab_-.") for _ in range(rng.randint(0, 30)))
+        names = {base[:rng.randint(0, len(base))] + "".join(rng.choice("ab01") for _ in range(rng.randint(0, 12)))
+                 + rng.choice(["", ".JPG", "b.JPG"]) for _ in range(rng.randint(1, 40))}
+        forms = short_names(names, rng.randint(5, 30))
+        assert len(set(forms.values())) == len(names), names
+
+
+def test_chart_labels_keep_their_distinct_end():
+    from indexer.report.chart import bar_chart
+
+    start = "/mnt/archive/projects/2019/serengeti/season4/StationB/"
+    svg = bar_chart([(f"{start}cam01", 1, 2), (f"{start}cam02", 2, 1)], selection=True, caption="groups")
+    page = Page(svg)
+    labels = [t for t in page.text if t.endswith(("cam01", "cam02")) and not t.startswith(start)]
+    assert len(labels) == 2 and labels[0] != labels[1] and "…" in labels[0]
+
+
+# A file name that is not UTF-8: os.fsdecode gives it as a lone surrogate
+UNDECODABLE = os.fsdecode(b"IMG_\xff.JPG")
+UNDECODABLE_DIR = os.fsdecode(b"cam\xe9")
+
+
+def undecodable_records(root: Path) -> ReportData:
+    """A report's records holding one image under a folder and name that are not UTF-8, built
+    directly (the index cannot hold such names yet)."""
+    from indexer.report.records import (BucketView, GroupView, ImageInfo, Outliers, Overview, ReportData,
+                                        RootInfo)
+
+    folder = f"site1/{UNDECODABLE_DIR}"
+    im = ImageInfo(1, f"{root}/{folder}/{UNDECODABLE}", f"{folder}/{UNDECODABLE}", UNDECODABLE, folder, 3, None,
+                   64, 48, 120.0, 30.0, False, "2024-05-01T10:00:00", label=UNDECODABLE_DIR)
+    overview = Overview(str(root / "index.db"), {"indexed": 1}, [RootInfo(str(root), 1, 0, 0, None)], [], 1,
+                        [("(no EXIF camera)", 1)], [(UNDECODABLE_DIR, 1)], [(f"{root}/{folder}", 1)],
+                        0, 1, 1, 0, 0, im.captured_at, im.captured_at)
+    group = GroupView(folder, 1, 0, [BucketView(3, "colour / bright", 1, 0, [im])])
+    return ReportData("2024-05-02 00:00:00 UTC", "folder", None, overview, [group], None, [],
+                      Outliers([im], [im], [im], (64, 48, 1), []))
+
+
+def test_undecodable_names_are_shown_escaped(tmp_path):
+    from indexer.report.html import render
+    from indexer.report.records import Thumb
+
+    source = render(undecodable_records(tmp_path), {1: Thumb("thumbs/1.jpg", True)})
+    source.encode("utf-8")  # writable as UTF-8: no lone surrogate left
+    page = Page(source)
+    shown = "IMG_\\xff.JPG"  # the byte, as Python's backslashreplace writes it
+    assert all(f["caption"] == shown for f in page.grid_figures())
+    assert "site1/cam\\xe9/IMG_\\xff.JPG" in page.grid_figures()[0]["tip"]
+    assert page.groups == ["site1/cam\\xe9"] and "cam\\xe9" in page.tables["classes"][1]
+    assert f"{tmp_path.as_uri()}/site1/cam%E9/IMG_%FF.JPG" in source  # the link opens the real file
+
+
+def test_report_with_an_undecodable_name_is_written_and_thumbnailed(small, tmp_path, runner, monkeypatch):
+    import indexer.report
+
+    _, db = small
+    files = tmp_path / "files"
+    real = os.fsencode(files / "site1" / UNDECODABLE_DIR / UNDECODABLE)
+    try:
+        os.makedirs(os.path.dirname(real))
+        save_jpeg(scene(5, (64, 48)), tmp_path / "ok.JPG").rename(real.decode("utf-8", "surrogateescape"))
+    except (OSError, UnicodeError):
+        pytest.skip("this file system refuses names that are not UTF-8")
+    monkeypatch.setattr(indexer.report, "gather", lambda *a, **k: undecodable_records(files))
+    report(runner, db, tmp_path / "r")
+    source, page = read_page(tmp_path / "r")
+    src = {f["src"] for f in page.grid_figures()}
+    assert len(src) == 1 and (tmp_path / "r" / src.pop()).is_file()  # made from the real file, no placeholder
+    assert "IMG_\\xff.JPG" in source
 
 
 # -- classes ----------------------------------------------------------------------------------------

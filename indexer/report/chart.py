@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .escape import attr, text
+from .escape import attr, short_names, text, visible
 
 KEPT = "#2e7d32"
 EXCLUDED = "#c9ccd1"
@@ -13,6 +13,7 @@ ROW = 20               # px per bar
 LABEL = 400            # px for the row labels, at most
 CHAR = 7.4             # px per label character (12 px sans-serif, wide ones included)
 BAR = 420              # px for the longest bar
+LABEL_CHARS = 52       # characters of a row label that fit in LABEL px; longer ones lose their middle
 
 
 def bar_chart(rows: Sequence[tuple[str, int, int]], *, selection: bool, caption: str) -> str:
@@ -21,7 +22,8 @@ def bar_chart(rows: Sequence[tuple[str, int, int]], *, selection: bool, caption:
     each bar has a tooltip (an SVG <title>)."""
     top = 26
     height = top + ROW * len(rows) + 6
-    label_w = int(min(LABEL, 16 + CHAR * max((len(_short(r[0])) for r in rows), default=8)))
+    labels = short_names((visible(r[0]) for r in rows), LABEL_CHARS)
+    label_w = int(min(LABEL, 16 + CHAR * max((len(labels[visible(r[0])]) for r in rows), default=8)))
     width = label_w + BAR + 110
     biggest = max((k + e for _, k, e in rows), default=0) or 1
     scale = BAR / biggest
@@ -37,7 +39,7 @@ def bar_chart(rows: Sequence[tuple[str, int, int]], *, selection: bool, caption:
         total = kept + excluded
         tip = f"{label}: {kept} kept, {excluded} excluded of {total}" if selection else f"{label}: {total} images"
         out.append(f'<g><title>{text(tip)}</title>')
-        out.append(f'<text x="{label_w - 8}" y="{y + 14}" text-anchor="end" class="lbl">{text(_short(label))}</text>')
+        out.append(f'<text x="{label_w - 8}" y="{y + 14}" text-anchor="end" class="lbl">{text(labels[visible(label)])}</text>')
         x: float = label_w
         parts = [(kept, KEPT), (excluded, EXCLUDED)] if selection else [(total, IMAGES)]
         for n, colour in parts:
@@ -60,6 +62,3 @@ def _legend(items: list[tuple[str, str]], x: int) -> str:
         x += 95
     return "".join(parts)
 
-
-def _short(label: str, limit: int = 64) -> str:
-    return label if len(label) <= limit else label[: limit - 1] + "…"

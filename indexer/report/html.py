@@ -5,11 +5,14 @@ data-* attributes (image id, kept mark) so tests and scripts can read the page b
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from .chart import bar_chart
-from .escape import attr, file_url, text, title
+from .escape import attr, file_url, short_names, text, title, visible
 from .records import GRID_LIMIT, NO_CLASS, GroupView, ImageInfo, Pair, ReportData, Thumb
+
+NAME_CHARS = 16  # characters of a file name that fit under a thumbnail (108 px at 10 px, DejaVu Sans too)
 
 DISTANCE_HELP = ("The distance is indexer's combined distance, 0-255: differing bits of dHash + aHash + pHash, plus brightness steps (48 "
                  "levels), plus 16 when one frame is gray and the other colour. Frames of one burst are "
@@ -55,8 +58,8 @@ figure.k img{border-color:var(--kept)}
 figure.x img{opacity:.78}
 figure .badge{position:absolute;top:5px;left:5px;background:var(--kept);color:#fff;font-size:10px;
  font-weight:600;padding:1px 5px;border-radius:3px}
-figcaption{overflow:hidden;text-overflow:ellipsis;white-space:nowrap;color:var(--muted);margin-top:2px}
-figure.ph figcaption{color:#a94442;white-space:normal}
+figcaption{font-size:10px;overflow-wrap:anywhere;color:var(--muted);margin-top:2px}
+figure.ph figcaption{color:#a94442}
 figcaption .cls{color:#202124}
 .pairs{display:grid;grid-template-columns:repeat(auto-fill,minmax(280px,1fr));gap:12px}
 .pair{border:1px solid var(--line);border-radius:6px;padding:8px;background:var(--bg)}
@@ -66,10 +69,29 @@ figcaption .cls{color:#202124}
 """
 
 
+@dataclass(frozen=True)
+class Shown:
+    """What the thumbnails of a part of the page need: their files, and how their names are shown."""
+
+    thumbs: dict[int, Thumb]
+    names: dict[str, str]  # visible file name -> caption, apart from the other names of this part
+
+    def among(self, images: Iterable[ImageInfo]) -> Shown:
+        """For a part of the page showing these images (a group, the pairs, an outlier row): their
+        names shortened so that no two of them look alike."""
+        return Shown(self.thumbs, short_names((visible(im.name) for im in images), NAME_CHARS))
+
+    def name(self, im: ImageInfo) -> str:
+        """The caption's file name, escaped: shortened by keeping its end and what sets it apart."""
+        shown = visible(im.name)
+        return text(self.names.get(shown, shown))
+
+
 def render(data: ReportData, thumbs: dict[int, Thumb], pngs: Sequence[str] = ()) -> str:
     """The whole page as one string."""
+    page = Shown(thumbs, {})
     body = [_header(data), "<main>", _nav(data, bool(pngs)), _notes(data.notes), _overview(data),
-            _selection(data), _groups(data, thumbs), _pairs(data, thumbs), _outliers(data, thumbs),
+            _selection(data), _groups(data, page), _pairs(data, page), _outliers(data, page),
             _pngs(pngs), "</main>"]
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
@@ -205,7 +227,7 @@ def _option(key: str, value: object) -> str:
     return f"--{name}" if value is True else f"--{name} {value}"
 
 
-def _groups(data: ReportData, thumbs: dict[int, Thumb]) -> str:
+def _groups(data: ReportData, page: Shown) -> str:
     out = [f'<section id="groups"><h2>Groups and buckets</h2><p class="legend">Each group is split into '
            "smartdownsample's 32 buckets (day/night and colour, brightness, two dHash structure bits, the aHash "
            f"top-left cell). Each grid shows up to {GRID_LIMIT} images of a bucket in natural path order"
@@ -214,13 +236,14 @@ def _groups(data: ReportData, thumbs: dict[int, Thumb]) -> str:
     if not data.groups:
         out.append("<p class=muted>No image matches.</p>")
     for i, g in enumerate(data.groups):
-        out.append(_group(i, g, data, thumbs))
+        out.append(_group(i, g, data, page))
     out.append("</section>")
     return "".join(out)
 
 
-def _group(i: int, g: GroupView, data: ReportData, thumbs: dict[int, Thumb]) -> str:
+def _group(i: int, g: GroupView, data: ReportData, page: Shown) -> str:
     sel = data.selection is not None
+    page = page.among(im for b in g.buckets for im in b.shown)
     head = f"{_n(g.size, 'image')} in {_n(len(g.buckets), 'bucket')}" + (f", {g.kept} kept" if sel else "")
     name = text(g.label) if data.per else "all images"
     rows = [(f"{b.key:>2} {b.meaning}", b.kept, b.excluded) for b in g.buckets]
@@ -237,7 +260,7 @@ def _group(i: int, g: GroupView, data: ReportData, thumbs: dict[int, Thumb]) -> 
         parts.append(f'<details class="bucket" open><summary>bucket {b.key} · {text(b.meaning)} · {shown}{kept}'
                      f'</summary><div class="grid" style="--cols:{max(1, min(10, len(b.shown)))}" '
                      f'data-group="{attr(g.label)}" data-bucket="{b.key}" data-size="{b.size}">'
-                     f'{"".join(_figure(im, thumbs, sel) for im in b.shown)}</div></details>')
+                     f'{"".join(_figure(im, page, sel) for im in b.shown)}</div></details>')
     parts.append("</div></section>")
     return "".join(parts)
 
@@ -246,8 +269,8 @@ def _n(count: int, noun: str) -> str:
     return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
-def _figure(im: ImageInfo, thumbs: dict[int, Thumb], sel: bool, caption: str | None = None) -> str:
-    t = thumbs.get(im.id)
+def _figure(im: ImageInfo, page: Shown, sel: bool, caption: str | None = None) -> str:
+    t = page.thumbs.get(im.id)
     cls = ["k" if im.kept else "x"] if sel and im.kept is not None else []
     if t is None or not t.ok:
         cls.append("ph")
@@ -265,7 +288,7 @@ def _figure(im: ImageInfo, thumbs: dict[int, Thumb], sel: bool, caption: str | N
     if url:
         img = f'<a href="{attr(url)}">{img}</a>'
     badge = '<span class="badge">kept</span>' if sel and im.kept else ""
-    cap = caption if caption is not None else text(im.name)
+    cap = caption if caption is not None else page.name(im)
     if im.label is not None:
         cap += f'<br><span class="cls">{text(im.label)}</span>'
     if t is not None and not t.ok:
@@ -279,25 +302,26 @@ def _num(v: float | None) -> str:
     return "-" if v is None else f"{v:.1f}"
 
 
-def _pairs(data: ReportData, thumbs: dict[int, Thumb]) -> str:
+def _pairs(data: ReportData, page: Shown) -> str:
     if data.selection is None:
         return ""
     head = ('<section id="pairs"><h2>Verification pairs</h2><p class="legend">A sample of excluded images '
             f"(left), each beside the kept image of its group nearest to it (right). {DISTANCE_HELP}</p>")
     if not data.pairs:
         return head + "<p class=muted>No excluded image to show.</p></section>"
-    cards = [_pair(p, thumbs, bool(data.per)) for p in data.pairs]
+    page = page.among(im for p in data.pairs for im in (p.excluded, p.kept))
+    cards = [_pair(p, page, bool(data.per)) for p in data.pairs]
     return head + f'<div class="pairs">{"".join(cards)}</div></section>'
 
 
-def _pair(p: Pair, thumbs: dict[int, Thumb], grouped: bool) -> str:
+def _pair(p: Pair, page: Shown, grouped: bool) -> str:
     group = f" · {text(p.group)}" if grouped else ""
     return (f'<div class="pair" data-excluded="{p.excluded.id}" data-nearest="{p.kept.id}" '
-            f'data-distance="{p.distance}"><div class="two">{_figure(p.excluded, thumbs, True)}'
-            f"{_figure(p.kept, thumbs, True)}</div><p>distance <b>{p.distance}</b>{group}</p></div>")
+            f'data-distance="{p.distance}"><div class="two">{_figure(p.excluded, page, True)}'
+            f"{_figure(p.kept, page, True)}</div><p>distance <b>{p.distance}</b>{group}</p></div>")
 
 
-def _outliers(data: ReportData, thumbs: dict[int, Thumb]) -> str:
+def _outliers(data: ReportData, page: Shown) -> str:
     o = data.outliers
     sel = data.selection is not None
     parts = ['<section id="outliers"><h2>Outliers</h2><p class="legend">By the statistics stored at scan time: '
@@ -305,7 +329,8 @@ def _outliers(data: ReportData, thumbs: dict[int, Thumb]) -> str:
     for key, heading, attr_name in (("darkest", "Darkest", "brightness"), ("brightest", "Brightest", "brightness"),
                                     ("blurriest", "Blurriest", "sharpness")):
         ims: list[ImageInfo] = getattr(o, key)
-        figs = "".join(_figure(im, thumbs, sel, f"{text(im.name)}<br>{attr_name} {_num(getattr(im, attr_name))}")
+        row = page.among(ims)
+        figs = "".join(_figure(im, row, sel, f"{row.name(im)}<br>{attr_name} {_num(getattr(im, attr_name))}")
                        for im in ims)
         parts.append(f'<h3>{heading}</h3><div class="row" data-outliers="{key}">{figs}</div>')
     common = f"{o.common_size[0]}x{o.common_size[1]} ({o.common_size[2]} images)" if o.common_size else "-"
@@ -314,7 +339,8 @@ def _outliers(data: ReportData, thumbs: dict[int, Thumb]) -> str:
         parts.append("<p class=muted>No odd sizes: every width x height is held by at least 10% of the "
                      "images or is the most common one.</p>")
     for s in o.odd_sizes:
-        figs = "".join(_figure(im, thumbs, sel) for im in s.examples)
+        row = page.among(s.examples)
+        figs = "".join(_figure(im, row, sel) for im in s.examples)
         parts.append(f"<p>{s.width}x{s.height}: {_n(s.count, 'image')}</p>"
                      f'<div class="row" data-outliers="size-{s.width}x{s.height}">{figs}</div>')
     parts.append("</section>")
