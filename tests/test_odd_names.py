@@ -90,3 +90,14 @@ def test_expressions_that_are_not_utf8_are_a_one_line_error(odd_archive, tmp_pat
     assert len(r.stderr.strip().splitlines()) == 1 and b"UTF-8" in r.stderr, r.stderr
     r = indexer("export", "--db", str(db), "--where", b"name = 'IMG_\xff.JPG'")
     assert r.returncode in (1, 2) and b"Traceback" not in r.stderr and b"UTF-8" in r.stderr, r.stderr
+
+
+def test_the_report_makes_a_thumbnail_of_every_odd_file(odd_archive, tmp_path):
+    db = tmp_path / "index.db"
+    assert indexer("scan", str(odd_archive), "--db", str(db), "--workers", "1", "--quiet").returncode == 0
+    r = indexer("report", "--db", str(db), "--out", str(tmp_path / "report"), "--workers", "1")
+    assert r.returncode == 0, r.stderr
+    assert b"thumbnails 4 made, 0 cached, 0 placeholders" in r.stderr, r.stderr
+    page = (tmp_path / "report" / "index.html").read_bytes()
+    assert b"IMG_\\xff.JPG" in page  # shown readably, as \xff
+    page.decode("utf-8")  # and the page stays valid UTF-8

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..names import from_db, split_raw
 from . import Database
 
 
@@ -45,12 +46,16 @@ def image_rows(db: Database) -> dict[int, ImageRow]:
     cur.row_factory = None  # plain tuples
     cur.execute(
         "SELECT i.id, r.path, i.folder, i.name, i.size, i.mtime_ns, i.width, i.height, i.brightness, i.sharpness, "
-        "i.color_variance, COALESCE(i.is_gray, 0), i.captured_at, i.camera_make, i.camera_model "
+        "i.color_variance, COALESCE(i.is_gray, 0), i.captured_at, i.camera_make, i.camera_model, i.rel_raw, r.path_raw "
         "FROM images i JOIN roots r ON r.id = i.root_id WHERE i.state = 'indexed'"
     )
     out: dict[int, ImageRow] = {}
     for row in cur:
-        out[row[0]] = ImageRow(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], row[9],
+        root, folder, name = row[1], row[2], row[3]
+        if row[15] is not None or row[16] is not None:  # names that are not UTF-8: the real bytes
+            folder_raw, name_raw = split_raw(row[15])
+            root, folder, name = from_db(root, row[16]), from_db(folder, folder_raw), from_db(name, name_raw)
+        out[row[0]] = ImageRow(row[0], root, folder, name, row[4], row[5], row[6], row[7], row[8], row[9],
                                row[10], bool(row[11]), row[12], row[13], row[14])
     return out
 
