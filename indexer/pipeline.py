@@ -3,20 +3,30 @@
 Workers are spawned processes running the pure `features.extract_many`; this process is the only
 writer. At most `workers * 4` chunks are in flight, so memory stays flat however large the
 archive. A worker killed by a bad file (a decoder crash) breaks the pool: the chunks it held are
-redone one file at a time, and the file that breaks it again is recorded as failed.
+redone one file at a time, and the file that breaks it again is recorded as failed. A pool whose
+workers cannot run even an empty task is no file's fault: that raises WorkerPoolError.
+
+Workers never run the caller's `__main__` (spawn re-runs it in every child: from stdin that
+crashes each worker, and a script without `if __name__ == "__main__":` would start itself
+again).
 """
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
+import types
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from multiprocessing.context import SpawnContext, SpawnProcess
+from typing import Any
 
+from .errors import WorkerPoolError
 from .features import extract_many
 from .records import ImageResult, WorkItem
 
@@ -40,10 +50,58 @@ def _exit_with_parent(parent: int, interval: float = 0.5) -> None:
     os._exit(1)
 
 
+def _ready() -> int:
+    """An empty task: a pool that cannot run it cannot run anything."""
+    return os.getpid()
+
+
+_START_LOCK = threading.Lock()  # one start at a time: each swaps sys.modules["__main__"] and back
+_NO_MAIN = types.ModuleType("__main__", "Stands in for the caller's __main__ while a worker starts.")
+
+
+@contextmanager
+def _main_hidden() -> Iterator[None]:
+    """Spawn's preparation data without the caller's `__main__`, so the child does not run it.
+
+    spawn.get_preparation_data reads sys.modules["__main__"]: a module without __spec__ or
+    __file__ gives neither init_main_from_name nor init_main_from_path. Held for the few
+    milliseconds of one Process.start(), under _START_LOCK."""
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = _NO_MAIN
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
+
+
+class _WorkerProcess(SpawnProcess):
+    """A spawned worker that never imports the caller's `__main__`."""
+
+    def start(self) -> None:
+        with _START_LOCK, _main_hidden():
+            super().start()
+
+
+class _WorkerContext(SpawnContext):
+    """Spawn, with _WorkerProcess; remembers its processes (how they ended tells why a pool broke)."""
+
+    def __init__(self) -> None:
+        self.started: list[_WorkerProcess] = []
+
+    def Process(self, *args: Any, **kwargs: Any) -> _WorkerProcess:  # type: ignore[override]  # noqa: N802
+        process = _WorkerProcess(*args, **kwargs)
+        self.started.append(process)
+        return process
+
+
 def spawn_pool(workers: int) -> ProcessPoolExecutor:
-    """A pool of spawned processes that ignore Ctrl-C and exit when this process dies."""
-    ctx = multiprocessing.get_context("spawn")
-    return ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init, initargs=(os.getpid(),))
+    """A pool of spawned processes that ignore Ctrl-C and exit when this process dies.
+
+    Safe from any caller (stdin, a script without a main guard, a notebook): the workers import
+    only what their tasks name, never `__main__`, so a task must be an importable function."""
+    return ProcessPoolExecutor(workers, mp_context=_WorkerContext(), initializer=_worker_init,
+                               initargs=(os.getpid(),))
 
 
 def stop_pool(ex: ProcessPoolExecutor) -> None:
@@ -102,7 +160,7 @@ class Pipeline:
         A `None` in `items` means "nothing new for now" (watch): in-flight work is collected and
         what is done is flushed. On KeyboardInterrupt the decoded results not yet handed to the
         sink are flushed once more (a batch the sink was writing is not handed over again), the
-        rest is dropped, and the interrupt propagates.
+        rest is dropped, and the interrupt propagates; the same on WorkerPoolError.
         """
         buffer: list[ImageResult] = []
         last_flush = time.monotonic()
@@ -129,8 +187,9 @@ class Pipeline:
         try:
             self._drive(_chunks(items, self.chunk), take, flush)
             flush()
-        except KeyboardInterrupt:
-            log.info("interrupted: committing %d decoded results, dropping work in flight", len(buffer))
+        except (KeyboardInterrupt, WorkerPoolError) as exc:
+            log.info("%s: committing %d decoded results, dropping work in flight",
+                     "interrupted" if isinstance(exc, KeyboardInterrupt) else "worker pool failed", len(buffer))
             flush()
             raise
 
@@ -169,11 +228,21 @@ class Pipeline:
             self._in_flight = len(pending)
 
     def _submit(self, chunk: list[WorkItem]) -> Future[list[ImageResult]]:
+        """The chunk's future; a pool that broke since the last wait gives a failed one, handled
+        as a crash like the others (submit itself raises BrokenProcessPool then)."""
         assert self._executor is not None, "use Pipeline as a context manager"
-        return self._executor.submit(self.decode, chunk)
+        try:
+            return self._executor.submit(self.decode, chunk)
+        except BrokenProcessPool as exc:
+            failed: Future[list[ImageResult]] = Future()
+            failed.set_exception(exc)
+            return failed
 
     def _isolate(self, items: list[WorkItem]) -> list[ImageResult]:
-        """After a worker crash: redo each file alone, so the one that crashes is found."""
+        """After a worker crash: redo each file alone, so the one that crashes is found.
+
+        Each new pool first runs an empty task: when that breaks it too, no file is to blame
+        and WorkerPoolError is raised instead of failing every file."""
         log.warning("a worker process died; retrying %d files one at a time", len(items))
         results = []
         for item in items:
@@ -186,12 +255,28 @@ class Pipeline:
         return results
 
     def _restart(self) -> None:
+        """Replace a broken pool with a new one that has shown it can run a task."""
         ex = self._executor
         if ex is not None and not getattr(ex, "_broken", False):
             return
         if ex is not None:
             ex.shutdown(wait=False, cancel_futures=True)
         self._executor = self._new_executor()
+        try:
+            self._executor.submit(_ready).result()
+        except BrokenProcessPool as exc:
+            raise WorkerPoolError(
+                f"the decoding worker processes die before doing any work ({_exit_codes(self._executor)}; an "
+                f"empty task broke a new pool too), so no file was blamed for it: {exc}") from exc
+
+
+def _exit_codes(ex: ProcessPoolExecutor) -> str:
+    """How the workers of a broken pool ended, for the error message."""
+    started = [p for p in getattr(getattr(ex, "_mp_context", None), "started", ()) if p.pid]
+    for p in started:
+        p.join(1)  # the pool terminates them as it breaks: let them finish dying
+    codes = sorted({p.exitcode for p in started if p.exitcode is not None})
+    return "exit status " + ", ".join(map(str, codes)) if codes else "exit status unknown"
 
 
 def _chunks(items: Iterable[WorkItem | None], size: int) -> Iterator[list[WorkItem] | None]:
