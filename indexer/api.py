@@ -22,11 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .db import Database, default_db_path
+from .db import Database, KnownFile, default_db_path
 from .db import select as q
 from .discover import FileEntry, stat_file
 from .errors import ImageLoadingError
+from .pipeline import CRASH_ERROR
 from .progress import Progress
+from .records import WorkItem
 from .scan import Root, Scanner
 from .selection import Selection
 from .selection import select as _select
@@ -217,11 +219,28 @@ def _print_summary(sel: Selection, n: int, unreadable: int) -> None:
 
 class FileScanner(Scanner):
     """A scan of given files only (not of whole folders): nothing else under the root is listed,
-    and nothing is marked missing. Runs, checkpoints and resumption work as in `scan`."""
+    and nothing is marked missing. Runs, checkpoints and resumption work as in `scan`.
+
+    A file whose stored error is a worker crash (CRASH_ERROR) is decoded again even unchanged:
+    earlier versions stored a pool whose workers could not start at all (a drop-in called from
+    stdin or from a script without a main guard) as a crash of every file of the call."""
 
     def __init__(self, db: Database, files: Sequence[str], **options: Any) -> None:
         super().__init__(db, **options)
         self.files = list(files)
+
+    def classify(self, root: Root, folder: str, entry: FileEntry, k: KnownFile | None,
+                 restore: list[tuple[int, int | None, int | None]]) -> WorkItem | None:
+        retry_all = self.retry_errors
+        self.retry_errors = retry_all or (k is not None and k.failed and self._crashed(k.id))
+        try:
+            return super().classify(root, folder, entry, k, restore)
+        finally:
+            self.retry_errors = retry_all
+
+    def _crashed(self, image_id: int) -> bool:
+        """Whether this failed file's stored error is a worker crash (asked of failed files only)."""
+        return q.image_states(self.db, [image_id]).get(image_id, ("", None, 0))[1] == CRASH_ERROR
 
     def work(self, roots: Sequence[Root], progress: Progress) -> Iterator[Any]:
         for root in roots:
