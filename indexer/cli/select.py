@@ -85,7 +85,7 @@ def select_cmd(db_path: Path | None, target: int | None, fraction: float | None,
         folder = output.parent if str(output.parent) else Path(".")
         if output.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK):
             raise click.ClickException(f"cannot write -o {output}: not a writable file in an existing folder")
-    with open_db(db_path) as db:
+    with open_db(db_path, write=True if (save or extend) else None) as db:
         if dests and (root := root_holding(db, dests[0][1])) is not None:
             raise click.ClickException(
                 f"--{dests[0][0]}-to {dests[0][1]} is inside the scan root {root}: the next scan would "
@@ -96,7 +96,7 @@ def select_cmd(db_path: Path | None, target: int | None, fraction: float | None,
     if only_new:
         result = dataclasses.replace(result, images=[im for im in result.images if im.new])
     if output is not None:
-        with output.open("w", encoding="utf-8", newline="") as f:
+        with output.open("w", encoding="utf-8", errors="surrogateescape", newline="") as f:
             write_listing(result, fmt, f)
     else:
         write_listing(result, fmt, sys.stdout)
@@ -172,7 +172,7 @@ def _materialize(result: Selection, mode: str, folder: Path, quiet: bool) -> Non
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def selections_cmd(db_path: Path | None, show: str | None, delete: str | None, as_json: bool) -> None:
     """List saved selections (select --save), print one's paths, or delete one."""
-    with open_db(db_path) as db:
+    with open_db(db_path, write=True if delete is not None else False) as db:
         if delete is not None:
             delete_selection(db, delete)
             echo_err(f"deleted selection {delete!r}")
@@ -204,7 +204,7 @@ def selections_cmd(db_path: Path | None, show: str | None, delete: str | None, a
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def buckets_cmd(db_path: Path | None, per: str | None, where: str | None, as_json: bool) -> None:
     """The 32 smartdownsample buckets (key, meaning, images) of each group."""
-    with open_db(db_path) as db:
+    with open_db(db_path, write=None) as db:
         table, notes = bucket_table(db, per=per, where=where)
     if as_json:
         click.echo(json.dumps([g.as_dict() for g in table], indent=2, default=str))
@@ -270,7 +270,7 @@ def labels_import_cmd(csv_file: Path, db_path: Path | None, root: Path | None, s
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def labels_show_cmd(db_path: Path | None, as_json: bool) -> None:
     """Live images per label source and label."""
-    with open_db(db_path) as db:
+    with open_db(db_path, write=False) as db:
         rows = label_counts(db)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
