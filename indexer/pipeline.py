@@ -8,7 +8,7 @@ workers cannot run even an empty task is no file's fault: that raises WorkerPool
 
 Workers never run the caller's `__main__` (spawn re-runs it in every child: from stdin that
 crashes each worker, and a script without `if __name__ == "__main__":` would start itself
-again).
+again), and they hold Ctrl-C blocked from their first instruction until they ignore it.
 """
 from __future__ import annotations
 
@@ -37,8 +37,12 @@ CRASH_ERROR = "the image decoder crashed its worker process"
 
 
 def _worker_init(parent: int) -> None:
-    # Ctrl-C reaches the whole process group; only the parent decides what to do with it.
+    # Ctrl-C reaches the whole process group; only the parent decides what to do with it. The
+    # worker was started with SIGINT blocked (_WorkerProcess): ignoring it first discards one that
+    # arrived meanwhile, and only then is it unblocked.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     # A parent killed by SIGKILL cannot shut its pool down: workers watch it and exit when it is gone.
     # `parent` comes from the parent itself: it may be dead already by the time this runs.
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
@@ -75,16 +79,56 @@ def _main_hidden() -> Iterator[None]:
             sys.modules["__main__"] = main
 
 
+@contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """SIGINT blocked in this thread: a process started meanwhile inherits the mask through
+    fork and exec (as multiprocessing's own resource tracker is started, bpo-33613). A Ctrl-C
+    that arrives meanwhile reaches this process when the mask is restored."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+@contextmanager
+def _interrupt_deferred() -> Iterator[None]:
+    """A Ctrl-C that Python sees meanwhile is raised on the way out, not in the middle: a start
+    cut short after the fork leaves a child that finds no instructions and prints a traceback.
+    Only the main thread runs signal handlers, so only there is anything to defer."""
+    handler = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or not callable(handler):
+        yield
+        return
+    caught: list[tuple[int, types.FrameType | None]] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: caught.append((signum, frame)))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, handler)
+        if caught:
+            handler(*caught[0])
+
+
 class _WorkerProcess(SpawnProcess):
-    """A spawned worker that never imports the caller's `__main__`."""
+    """A spawned worker that never imports the caller's `__main__` and starts with Ctrl-C blocked."""
 
     def start(self) -> None:
-        with _START_LOCK, _main_hidden():
-            super().start()
+        if os.name == "posix":
+            # started lazily inside the first start(), it would unblock SIGINT on its way out
+            from multiprocessing import resource_tracker
+            resource_tracker.ensure_running()
+        with _START_LOCK, _interrupt_deferred():
+            with _sigint_blocked(), _main_hidden():
+                super().start()
 
 
 class _WorkerContext(SpawnContext):
-    """Spawn, with _WorkerProcess; remembers its processes (how they ended tells why a pool broke)."""
+    """Spawn, with _WorkerProcess; remembers its processes: stop_pool also reaches one that an
+    interrupt kept the pool from registering, and how they ended tells why a pool broke."""
 
     def __init__(self) -> None:
         self.started: list[_WorkerProcess] = []
@@ -93,6 +137,18 @@ class _WorkerContext(SpawnContext):
         process = _WorkerProcess(*args, **kwargs)
         self.started.append(process)
         return process
+
+
+def _started(ex: ProcessPoolExecutor) -> list[_WorkerProcess]:
+    """The worker processes a pool of spawn_pool started (not closed ones)."""
+    out = []
+    for p in getattr(getattr(ex, "_mp_context", None), "started", ()):
+        try:
+            if p.pid:
+                out.append(p)
+        except ValueError:  # closed
+            pass
+    return out
 
 
 def spawn_pool(workers: int) -> ProcessPoolExecutor:
@@ -106,11 +162,12 @@ def spawn_pool(workers: int) -> ProcessPoolExecutor:
 
 def stop_pool(ex: ProcessPoolExecutor) -> None:
     """Stop a pool now: queued work is cancelled and running workers are terminated."""
-    procs = list(getattr(ex, "_processes", {}).values())
+    procs = {id(p): p for p in (getattr(ex, "_processes", None) or {}).values()}
+    procs.update((id(p), p) for p in _started(ex))
     ex.shutdown(wait=False, cancel_futures=True)
-    for p in procs:
+    for p in procs.values():
         p.terminate()
-    for p in procs:
+    for p in procs.values():
         p.join(5)
 
 
@@ -272,7 +329,7 @@ class Pipeline:
 
 def _exit_codes(ex: ProcessPoolExecutor) -> str:
     """How the workers of a broken pool ended, for the error message."""
-    started = [p for p in getattr(getattr(ex, "_mp_context", None), "started", ()) if p.pid]
+    started = _started(ex)
     for p in started:
         p.join(1)  # the pool terminates them as it breaks: let them finish dying
     codes = sorted({p.exitcode for p in started if p.exitcode is not None})
