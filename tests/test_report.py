@@ -68,8 +68,8 @@ def report(runner: CliRunner, db: Path, out: Path, *args: object) -> Result:
 # -- reading the page back -------------------------------------------------------------------------
 
 class Page(HTMLParser):
-    """Grids (bucket -> figures, each with its caption's name and tooltip), pairs, outlier rows,
-    failed rows, tables by id, group sections, text."""
+    """Grids (bucket -> figures, each with its caption's name and tooltip; the classes of the
+    boxes around the grid), pairs, outlier rows, failed rows, tables by id, group sections, text."""
 
     def __init__(self, source: str) -> None:
         super().__init__(convert_charrefs=True)
@@ -82,6 +82,10 @@ class Page(HTMLParser):
         self.selection_kept: int | None = None
         self.text: list[str] = []
         self.tables: dict[str, list[list[str]]] = {}
+        self.tiny_rows: list[list[str]] = []  # groups drawn side by side, row by row
+        self.packs = 0  # grids of small buckets seen (each grid's "pack" says which one holds it)
+        self.charts: list[str] = []  # groups drawn with a bar chart of their buckets
+        self._boxes: list[list[str]] = []  # classes of the open div, details and section elements
         self._table: list[list[str]] | None = None
         self._divs: list[object] = []
         self._figure: dict | None = None
@@ -94,6 +98,16 @@ class Page(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: v or "" for k, v in attrs}
         classes = a.get("class", "").split()
+        if tag in ("div", "details", "section"):
+            self._boxes.append(classes)
+        if tag == "div" and "tinies" in classes:
+            self.tiny_rows.append([])
+        if tag == "div" and "pack" in classes:
+            self.packs += 1
+        if tag == "section" and "tiny" in classes:
+            self.tiny_rows[-1].append(a["data-group"])
+        if tag == "svg" and "chart" in classes and any("group" in box for box in self._boxes):
+            self.charts.append(self.groups[-1])
         if tag == "table" and "id" in a:
             self._table = self.tables.setdefault(a["id"], [])
         elif tag == "tr" and self._table is not None:
@@ -102,7 +116,8 @@ class Page(HTMLParser):
             holder: object = None
             if "grid" in classes:
                 holder = {"group": a["data-group"], "bucket": int(a["data-bucket"]), "size": int(a["data-size"]),
-                          "figures": []}
+                          "figures": [], "within": {c for box in self._boxes[:-1] for c in box}}
+                holder["pack"] = self.packs if "pack" in holder["within"] else None
                 self.grids.append(holder)
             elif "pair" in classes:
                 holder = {"excluded": int(a["data-excluded"]), "nearest": int(a["data-nearest"]),
@@ -137,6 +152,8 @@ class Page(HTMLParser):
             self.selection_kept = int(a["data-kept"])
 
     def handle_endtag(self, tag: str) -> None:
+        if tag in ("div", "details", "section") and self._boxes:
+            self._boxes.pop()
         if tag == "table":
             self._table = None
         if tag == "div" and self._divs:
@@ -530,7 +547,7 @@ def test_report_folder_can_be_moved(saved_report, tmp_path):
     assert all((moved / f["src"]).is_file() for f in page.grid_figures())
 
 
-# -- long names and names that are not UTF-8 -----------------------------------------------------------
+# -- many small buckets and groups, long names, undecodable names ------------------------------------
 
 BURST_START = "StationB__2009-06-12__03-14-22"  # 30 characters all 20 frames of the burst folder share
 
@@ -564,6 +581,65 @@ def trap(tmp_path_factory) -> tuple[Path, Path, Path]:
     scan(runner, root, db)
     report(runner, db, out, "--per", "folder")
     return root, db, out
+
+
+def test_small_buckets_are_packed_one_grid_per_group(trap):
+    _, db, out = trap
+    _, page = read_page(out)
+    n = db_rows(db, "SELECT COUNT(*) FROM images WHERE state = 'indexed'")[0][0]
+    assert n == 81 and sum(g["size"] for g in page.grids) == n
+    small = [g for g in page.grids if g["size"] <= 3]
+    assert len(small) > 40, "the archive should make many small buckets"
+    for g in page.grids:  # a small bucket never gets a box of its own; a larger one does
+        assert ("bucket" in g["within"]) == (g["size"] > 3), g
+        assert ("pack" in g["within"]) == (g["size"] <= 3), g
+    packs: dict[str, set[int]] = {}
+    for g in small:
+        packs.setdefault(g["group"], set()).add(g["pack"])
+    assert all(len(p) == 1 for p in packs.values())  # one pack per group holds all its small buckets
+    assert len({p for ps in packs.values() for p in ps}) == len(packs)
+    large = {g["group"] for g in page.grids if g["size"] > 3}
+    assert large and set(page.charts) == large  # a chart only where some bucket is larger than 3
+
+
+def test_groups_of_a_few_images_sit_side_by_side(trap):
+    _, _, out = trap
+    _, page = read_page(out)
+    tiny = ["StationC/cam01", "StationC/cam02", "StationC/cam03"]
+    assert page.tiny_rows == [tiny]  # one row of boxes, in natural order, after the larger groups
+    assert page.groups[-3:] == tiny
+    assert all("group" in g["within"] and "tinies" in g["within"] for g in page.grids if g["group"] in tiny)
+
+
+def page_height(html_file: Path, width: int = 1280) -> int:
+    """The page's height in CSS px as headless Chromium lays it out at this window width."""
+    chromium = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+    if chromium is None:
+        pytest.skip("no Chromium to lay the page out")
+    import subprocess
+
+    probe = html_file.with_name("height-probe.html")
+    probe.write_text(html_file.read_text(encoding="utf-8").replace(
+        "</body>", "<script>document.title='H='+document.documentElement.scrollHeight</script></body>"),
+        encoding="utf-8")
+    try:
+        dom = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                              f"--window-size={width},900", "--virtual-time-budget=5000", "--dump-dom",
+                              probe.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    finally:
+        probe.unlink()
+    import re
+
+    found = re.search(r"<title>H=(\d+)", dom)
+    assert found, dom[:500]
+    return int(found.group(1))
+
+
+def test_page_of_many_small_buckets_is_not_a_box_per_bucket_tall(trap):
+    """81 images in 13 folders, most buckets of 1-3 images: a box per bucket made this page 9,900 px
+    tall at 1280 px; packed, it is 4,700 px (1,000 of them the overview, 700 the outliers)."""
+    _, _, out = trap
+    assert page_height(out / "index.html") < 6000
 
 
 def test_captions_keep_the_distinct_end_of_long_names(trap):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from .chart import bar_chart
 from .escape import attr, file_url, short_names, text, title, visible
-from .records import GRID_LIMIT, NO_CLASS, GroupView, ImageInfo, Pair, ReportData, Thumb
+from .records import GRID_LIMIT, NO_CLASS, SMALL_BUCKET, BucketView, GroupView, ImageInfo, Pair, ReportData, Thumb
 
 NAME_CHARS = 16  # characters of a file name that fit under a thumbnail (108 px at 10 px, DejaVu Sans too)
 
@@ -50,6 +50,15 @@ td.path{word-break:break-all;max-width:640px}
 details.bucket{border:1px solid var(--line);border-radius:6px;padding:4px 10px 10px;flex:0 1 auto;max-width:100%}
 details.bucket summary{cursor:pointer;padding:4px 0;font-size:14px}
 .grid{display:grid;grid-template-columns:repeat(var(--cols,10),minmax(0,108px));gap:6px;margin-top:6px}
+.pack{display:grid;grid-template-columns:repeat(auto-fill,108px);gap:6px;margin:8px 0}
+.pack.fixed{grid-template-columns:repeat(var(--cols,1),108px)}
+.grid.cell{display:contents}
+figure .bk{position:absolute;top:5px;right:5px;background:#263238;color:#fff;font-size:10px;padding:1px 4px;
+ border-radius:3px;opacity:.85}
+.tinies{display:flex;flex-wrap:wrap;gap:10px;margin:14px 0;align-items:flex-start}
+.group.tiny{border:1px solid var(--line);border-radius:6px;padding:6px 8px 0}
+.group.tiny h3{margin:0;font-size:14px;width:0;min-width:100%;overflow-wrap:anywhere}
+.group.tiny .pack{margin:4px 0 6px}
 .row{display:grid;grid-template-columns:repeat(auto-fill,minmax(108px,1fr));gap:6px}
 figure{margin:0;position:relative;font-size:11px;line-height:1.25;min-width:0}
 figure img{display:block;width:100%;aspect-ratio:4/3;object-fit:contain;background:#37474f;border-radius:3px;
@@ -230,46 +239,94 @@ def _option(key: str, value: object) -> str:
 def _groups(data: ReportData, page: Shown) -> str:
     out = [f'<section id="groups"><h2>Groups and buckets</h2><p class="legend">Each group is split into '
            "smartdownsample's 32 buckets (day/night and colour, brightness, two dHash structure bits, the aHash "
-           f"top-left cell). Each grid shows up to {GRID_LIMIT} images of a bucket in natural path order"
+           f"top-left cell). Each grid shows up to {GRID_LIMIT} images of a bucket in natural path order. "
+           f"Buckets of up to {SMALL_BUCKET} images share one grid, each thumbnail tagged with its bucket number "
+           "(a group of only such buckets has no chart), and groups that small sit side by side"
            + ("; kept images have a green frame and a <em>kept</em> badge" if data.selection else "")
            + ". Click a thumbnail to open the original.</p>"]
     if not data.groups:
         out.append("<p class=muted>No image matches.</p>")
+    tiny: list[str] = []  # consecutive groups of at most SMALL_BUCKET images, drawn in one row
     for i, g in enumerate(data.groups):
+        if g.size <= SMALL_BUCKET:
+            tiny.append(_tiny_group(i, g, data, page))
+            continue
+        out.append(_tiny_row(tiny))
+        tiny = []
         out.append(_group(i, g, data, page))
+    out.append(_tiny_row(tiny))
     out.append("</section>")
     return "".join(out)
 
 
+def _tiny_row(groups: list[str]) -> str:
+    return f'<div class="tinies">{"".join(groups)}</div>' if groups else ""
+
+
+def _tiny_group(i: int, g: GroupView, data: ReportData, page: Shown) -> str:
+    """A group of a few images: a small box of its thumbnails, beside the next such group."""
+    page = page.among(im for b in g.buckets for im in b.shown)
+    name = text(g.label) if data.per else "all images"
+    kept = f", {g.kept} kept" if data.selection else ""
+    return (f'<section class="group tiny" id="g{i}" data-group="{attr(g.label)}"><h3>{name} '
+            f'<span class="muted">· {_n(g.size, "image")}{kept}</span></h3>'
+            f"{_pack(g, g.buckets, data, page, cols=g.size)}</section>")
+
+
 def _group(i: int, g: GroupView, data: ReportData, page: Shown) -> str:
+    """A group: a chart of its buckets (when one is large), a box per large bucket, and the small
+    buckets packed in one grid."""
     sel = data.selection is not None
     page = page.among(im for b in g.buckets for im in b.shown)
     head = f"{_n(g.size, 'image')} in {_n(len(g.buckets), 'bucket')}" + (f", {g.kept} kept" if sel else "")
     name = text(g.label) if data.per else "all images"
+    large = [b for b in g.buckets if b.size > SMALL_BUCKET]
+    small = [b for b in g.buckets if b.size <= SMALL_BUCKET]
     rows = [(f"{b.key:>2} {b.meaning}", b.kept, b.excluded) for b in g.buckets]
-    parts = [f'<section class="group" id="g{i}" data-group="{attr(g.label)}"><h3>{name} '
-             f'<span class="muted">· {head}</span></h3>',
-             bar_chart(rows, selection=sel, caption=f"{g.label}: images per bucket"), '<div class="buckets">']
-    for b in g.buckets:
-        shown = _n(b.size, "image")
-        if len(b.shown) < b.size:
-            among = sum(1 for im in b.shown if im.kept)
-            shown = f"showing {len(b.shown)} of {b.size}" + (f" (all {b.kept} kept among them)"
-                                                             if sel and b.kept and among == b.kept else "")
+    chart = bar_chart(rows, selection=sel, caption=f"{g.label}: images per bucket") if large else ""
+    boxes = "".join(_bucket_box(g, b, sel, page) for b in large)
+    return (f'<section class="group" id="g{i}" data-group="{attr(g.label)}"><h3>{name} '
+            f'<span class="muted">· {head}</span></h3>{chart}'
+            + (f'<div class="buckets">{boxes}</div>' if boxes else "")
+            + _pack(g, small, data, page) + "</section>")
+
+
+def _bucket_box(g: GroupView, b: BucketView, sel: bool, page: Shown) -> str:
+    """A bucket of more than SMALL_BUCKET images: a box of its own with a grid of up to GRID_LIMIT."""
+    shown = _n(b.size, "image")
+    if len(b.shown) < b.size:
+        among = sum(1 for im in b.shown if im.kept)
+        shown = f"showing {len(b.shown)} of {b.size}" + (f" (all {b.kept} kept among them)"
+                                                         if sel and b.kept and among == b.kept else "")
+    kept = f", {b.kept} kept" if sel else ""
+    return (f'<details class="bucket" open><summary>bucket {b.key} · {text(b.meaning)} · {shown}{kept}'
+            f'</summary><div class="grid" style="--cols:{max(1, min(10, len(b.shown)))}" '
+            f'data-group="{attr(g.label)}" data-bucket="{b.key}" data-size="{b.size}">'
+            f'{"".join(_figure(im, page, sel) for im in b.shown)}</div></details>')
+
+
+def _pack(g: GroupView, buckets: list[BucketView], data: ReportData, page: Shown, cols: int | None = None) -> str:
+    """Small buckets in one grid, one after another in the group's bucket order: each thumbnail
+    tagged with its bucket (the meaning in its tooltip). `cols`: fixed columns, else as many as fit."""
+    if not buckets:
+        return ""
+    sel = data.selection is not None
+    parts = []
+    for b in buckets:
         kept = f", {b.kept} kept" if sel else ""
-        parts.append(f'<details class="bucket" open><summary>bucket {b.key} · {text(b.meaning)} · {shown}{kept}'
-                     f'</summary><div class="grid" style="--cols:{max(1, min(10, len(b.shown)))}" '
-                     f'data-group="{attr(g.label)}" data-bucket="{b.key}" data-size="{b.size}">'
-                     f'{"".join(_figure(im, page, sel) for im in b.shown)}</div></details>')
-    parts.append("</div></section>")
-    return "".join(parts)
+        tip = title(f"bucket {b.key} · {b.meaning}", _n(b.size, "image") + kept)
+        tag = f'<span class="bk" title="{tip}">{b.key}</span>'
+        parts.append(f'<div class="grid cell" data-group="{attr(g.label)}" data-bucket="{b.key}" '
+                     f'data-size="{b.size}">{"".join(_figure(im, page, sel, tag=tag) for im in b.shown)}</div>')
+    style = f' style="--cols:{cols}"' if cols else ""
+    return f'<div class="pack{" fixed" if cols else ""}"{style}>{"".join(parts)}</div>'
 
 
 def _n(count: int, noun: str) -> str:
     return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
-def _figure(im: ImageInfo, page: Shown, sel: bool, caption: str | None = None) -> str:
+def _figure(im: ImageInfo, page: Shown, sel: bool, caption: str | None = None, tag: str = "") -> str:
     t = page.thumbs.get(im.id)
     cls = ["k" if im.kept else "x"] if sel and im.kept is not None else []
     if t is None or not t.ok:
@@ -294,7 +351,7 @@ def _figure(im: ImageInfo, page: Shown, sel: bool, caption: str | None = None) -
     if t is not None and not t.ok:
         cap += f"<br>{text(t.error or 'no thumbnail')}"
     kept_attr = f' data-kept="{int(bool(im.kept))}"' if sel and im.kept is not None else ""
-    return (f'<figure class="{" ".join(cls)}" data-id="{im.id}"{kept_attr}>{img}{badge}'
+    return (f'<figure class="{" ".join(cls)}" data-id="{im.id}"{kept_attr}>{img}{badge}{tag}'
             f'<figcaption title="{tip}">{cap}</figcaption></figure>')
 
 

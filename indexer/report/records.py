@@ -7,6 +7,7 @@ from typing import Any
 from ..errors import ReportError
 
 GRID_LIMIT = 100  # thumbnails per bucket grid (smartdownsample's 10x10)
+SMALL_BUCKET = 3  # a bucket (or group) of at most this many images is drawn compactly, beside others
 NO_CLASS = "(none)"  # the classes table's row of the images without a class
 
 
