@@ -45,7 +45,7 @@ SELECT
     i.captured_at,
     CAST(strftime('%H', i.captured_at) AS INTEGER) AS hour,
     CASE WHEN i.captured_at IS NULL OR strftime('%H', i.captured_at) IS NULL THEN NULL
-         WHEN CAST(strftime('%H', i.captured_at) AS INTEGER) >= 18
+         WHEN CAST(strftime('%H', i.captured_at) AS INTEGER) >= 20
            OR CAST(strftime('%H', i.captured_at) AS INTEGER) < 6 THEN 1 ELSE 0 END AS is_night,
     strftime('%Y-%m-%dT%H:%M:%S', i.mtime_ns / 1000000000, 'unixepoch') AS mtime,
     COALESCE(i.captured_at, strftime('%Y-%m-%dT%H:%M:%S', i.mtime_ns / 1000000000, 'unixepoch')) AS time,

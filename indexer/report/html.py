@@ -238,7 +238,7 @@ def _option(key: str, value: object) -> str:
 
 def _groups(data: ReportData, page: Shown) -> str:
     out = [f'<section id="groups"><h2>Groups and buckets</h2><p class="legend">Each group is split into '
-           "smartdownsample's 32 buckets (day/night and colour, brightness, two dHash structure bits, the aHash "
+           "smartdownsample's 32 buckets (colour or gray by the stored is_gray, brightness, two dHash structure bits, the aHash "
            f"top-left cell). Each grid shows up to {GRID_LIMIT} images of a bucket in natural path order. "
            f"Buckets of up to {SMALL_BUCKET} images share one grid, each thumbnail tagged with its bucket number "
            "(a group of only such buckets has no chart), and groups that small sit side by side"
