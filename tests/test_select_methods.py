@@ -443,3 +443,17 @@ def test_diverse_picks_do_not_repeat_each_other(seed: int) -> None:
     for k in (30, 150):
         rnd = np.mean([redundancy(p, pick(p, k, "random", seed=s)) for s in range(20)])
         assert redundancy(p, pick(p, k, "diverse")) <= min(0.02, rnd / 4)
+
+
+# -- results unchanged: picks recorded before the select speed work (tests/select_reference.py) --
+
+def test_picks_match_the_recorded_reference() -> None:
+    import json
+    from pathlib import Path
+
+    import select_reference as ref
+
+    want = json.loads(Path(ref.JSON).read_text())["methods"]
+    got = {k: ref.digest(v) for k, v in ref.method_cases().items()}
+    assert sorted(got) == sorted(want)
+    assert [k for k in want if got[k] != want[k]] == []

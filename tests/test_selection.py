@@ -545,3 +545,17 @@ def test_pool_of_keeps_the_order_of_rows_given_out_of_order():
     pool = pool_of(table, np.array([0, 2, 1]))  # first and last look contiguous, the middle is not
     assert pool.dhash.tolist() == [1, 3, 2]
     assert pool.brightness.tolist() == [10, 30, 20]
+
+
+def test_per_group_picks_match_the_recorded_reference():
+    """--per sequence (thousands of small groups) and --per folder, every method, with and without
+    kept images: the same rows as recorded before the per-group path was vectorised
+    (tests/select_reference.py)."""
+    import json
+
+    import select_reference as ref
+
+    want = json.loads(Path(ref.JSON).read_text())["groups"]
+    got = {k: ref.digest(v) for k, v in ref.group_cases().items()}
+    assert sorted(got) == sorted(want)
+    assert [k for k in want if got[k] != want[k]] == []
