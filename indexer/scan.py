@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from .db import Database, KnownFile
 from .discover import FileEntry, Filters, Listing, Problem, count_files, walk
 from .errors import Interrupted, RootError
+from .interrupts import held_interrupts
 from .names import printable
 from .pipeline import Pipeline
 from .progress import Progress
@@ -333,8 +334,9 @@ class Scanner:
             progress.update(1)
 
         def sink(results: list[ImageResult]) -> None:
-            self.store(results)
-            self.db.heartbeat(self.run_id, self.counts.as_dict())  # type: ignore[arg-type]
+            with held_interrupts():  # stored and counted together: the summary says what was committed
+                self.store(results)
+                self.db.heartbeat(self.run_id, self.counts.as_dict())  # type: ignore[arg-type]
             if on_batch:
                 on_batch(results)
 

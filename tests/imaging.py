@@ -57,3 +57,20 @@ def make_archive(root: Path, *, cameras: int = 2, per_camera: int = 6, size: tup
             paths.append(save_jpeg(img, p, taken=f"2024:05:0{cam + 1} {10 + i:02d}:00:00", make="TESTCAM ",
                                    model="T1"))
     return paths
+
+
+def copies_archive(root: Path, n_files: int, per_folder: int, *, bases: int = 8,
+                   size: tuple[int, int] = (640, 480)) -> Path:
+    """`n_files` copies of a few distinct frames (with EXIF time) in camNN/IMG_NNNN.JPG folders of
+    `per_folder` files: an archive that takes a scan seconds without minutes of image making."""
+    import shutil
+
+    made = [save_jpeg(scene(i, size), root / f"base{i}.JPG", taken=f"2024:05:01 {10 + i % 10:02d}:00:00")
+            for i in range(bases)]
+    for i in range(n_files):
+        folder = root / f"cam{i // per_folder + 1:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(made[i % len(made)], folder / f"IMG_{i:04d}.JPG")
+    for b in made:
+        b.unlink()
+    return root

@@ -4,7 +4,6 @@ what `status` says about a run whose process is gone."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import sqlite3
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from imaging import save_jpeg, scene
+from imaging import copies_archive
 
 N_FILES = 1000
 
@@ -23,15 +22,7 @@ N_FILES = 1000
 @pytest.fixture(scope="module")
 def slow_archive(tmp_path_factory) -> Path:
     """Enough 640x480 frames that one worker takes a few seconds."""
-    root = tmp_path_factory.mktemp("lock") / "archive"
-    bases = [save_jpeg(scene(i, (640, 480)), root / f"b{i}.JPG") for i in range(8)]
-    for i in range(N_FILES):
-        folder = root / f"cam{i // 250 + 1:02d}"
-        folder.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(bases[i % len(bases)], folder / f"IMG_{i:04d}.JPG")
-    for b in bases:
-        b.unlink()
-    return root
+    return copies_archive(tmp_path_factory.mktemp("lock") / "archive", N_FILES, 250, bases=8)
 
 
 def start_scan(archive: Path, db: Path, *prefix: str) -> subprocess.Popen:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from imaging import save_jpeg, scene
+from imaging import copies_archive, save_jpeg, scene
 
 N_FILES = 600
 ENDLESS = "id IN (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c)"
@@ -30,15 +29,7 @@ def command() -> list[str]:
 
 @pytest.fixture(scope="module")
 def big_archive(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("signals") / "archive"
-    bases = [save_jpeg(scene(i, (640, 480)), root / f"b{i}.JPG", taken=f"2024:05:01 1{i}:00:00") for i in range(6)]
-    for i in range(N_FILES):
-        folder = root / f"cam{i // 150 + 1:02d}"
-        folder.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(bases[i % len(bases)], folder / f"IMG_{i:04d}.JPG")
-    for b in bases:
-        b.unlink()
-    return root
+    return copies_archive(tmp_path_factory.mktemp("signals") / "archive", N_FILES, 150, bases=6)
 
 
 def start(args: list[str], **kw: object) -> subprocess.Popen:
