@@ -74,6 +74,6 @@ def _silence_stdout() -> None:
     os.close(devnull)
 
 
-from . import export, report, scan, select, status, watch  # noqa: E402  (registers the commands)
+from . import export, labels, report, scan, select, status, watch  # noqa: E402  (registers the commands)
 
-__all__ = ["cli", "run", "export", "report", "scan", "select", "status", "watch"]
+__all__ = ["cli", "run", "export", "labels", "report", "scan", "select", "status", "watch"]

@@ -1,24 +1,29 @@
-"""Classes for `--per class`: labels from folder names or from a CSV file, into the labels table.
+"""Classes for `--per class`: labels from folder names, a simple CSV, or the field's own files
+(MegaDetector, SpeciesNet, COCO Camera Traps, Camtrap DP, Timelapse), into the labels table.
 
-Each image has at most one label per source; `image_view.class` shows the label of the source
-with the lowest precedence number (table label_sources: manual 0, csv 10, folders 20,
-megadetector 30; unknown sources last).
+An image may have several labels per source (rank 0 first); `image_view.class` shows the rank-0
+label of the source with the lowest precedence number (table label_sources: manual 0, coco 5,
+camtrapdp 6, timelapse 8, csv 10, folders 20, speciesnet 25, megadetector 30; unknown sources last).
+One module per format; `import_file` detects the format and stores an import in one transaction.
 """
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .db import Database
-from .db import select as q
-from .errors import LabelError
+from ..db import Database
+from ..db import select as q
+from ..db import labels as dbl
+from ..errors import LabelError
+from .common import ImportSummary
 
 _SOURCE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
-PATH_COLUMNS = ("path", "file", "filename", "file_path", "image", "image_path")
+PATH_COLUMNS = ("path", "filepath", "file", "filename", "file_path", "image", "image_path")
 LABEL_COLUMNS = ("label", "class", "species", "category")
 
 
@@ -109,12 +114,8 @@ def label_counts(db: Database) -> list[dict[str, object]]:
 
 def _replace(db: Database, source: str, rows: list[tuple[int, str, float | None]],
              clear_ids: list[int] | None = None, clear_all: bool = False) -> int:
-    """q.replace_labels, returning how many earlier labels it deleted first. replace_labels deletes
-    (clear_ids / clear_all) and then upserts `rows`, one change each, on a table without triggers,
-    so the connection's change count tells the deletions apart."""
-    before = db.conn.total_changes
-    q.replace_labels(db, source, rows, clear_ids=clear_ids, clear_all=clear_all)
-    return max(0, db.conn.total_changes - before - len(rows))
+    """dbl.replace_labels: how many earlier labels it deleted first (clear_ids / clear_all)."""
+    return dbl.replace_labels(db, source, rows, clear_ids=clear_ids, clear_all=clear_all)
 
 
 def _read_csv(path: Path) -> tuple[list[tuple[str, str, float | None]], list[str]]:
@@ -180,3 +181,99 @@ def _resolve(db: Database, roots: list[tuple[int, str]], path: str, base: str | 
         return []
     hits = [q.find_image(db, root_id, *_split(rel)) for root_id, _ in roots]
     return [i for i in hits if i is not None]
+
+
+# -- the field's own files ----------------------------------------------------------------------
+
+FORMATS = ("auto", "md", "speciesnet", "coco", "camtrapdp", "timelapse", "csv")
+DEFAULT_SOURCE = {"md": "megadetector", "speciesnet": "speciesnet", "coco": "coco", "camtrapdp": "camtrapdp",
+                  "timelapse": "timelapse", "csv": "csv"}
+
+
+def detect_format(path: str | os.PathLike[str]) -> str:
+    """The format of a label file, from its content (its first MB)."""
+    p = Path(path)
+    try:
+        with p.open("r", encoding="utf-8-sig", errors="replace") as f:
+            head = f.read(1 << 20)
+    except OSError as exc:
+        raise LabelError(f"cannot read {p}: {exc.strerror or exc}") from exc
+    text = head.lstrip()
+    if text.startswith("{"):
+        if re.search(r'"resources"\s*:', head) and re.search(r'"(media|observations)"', head):
+            return "camtrapdp"
+        if re.search(r'"predictions"\s*:', head):
+            return "speciesnet"
+        if re.search(r'"(detection_categories|detector)"\s*:|"file"\s*:', head):
+            return "md"
+        if re.search(r'"(file_name|annotations|categories)"\s*:', head):
+            return "coco"
+        raise LabelError(f"{p}: a JSON file of no format indexer knows (MegaDetector, SpeciesNet, COCO Camera "
+                         "Traps, Camtrap DP): give --format")
+    if text.startswith("["):
+        raise LabelError(f"{p}: a JSON list, not a MegaDetector, SpeciesNet, COCO or Camtrap DP file")
+    first = next(csv.reader([head.splitlines()[0] if head else ""]), [])
+    if "File" in first and "RelativePath" in first:
+        return "timelapse"
+    return "csv"
+
+
+def import_file(db: Database, path: str | os.PathLike[str], *, fmt: str = "auto",
+                root: str | os.PathLike[str] | None = None, threshold: float | None = None,
+                source: str | None = None, replace: bool = False, taxon_level: str = "common",
+                label_column: str | None = None) -> ImportSummary:
+    """Import a label file of any known format (detected from its content with fmt='auto').
+    Paths match indexed images relative to `root`, absolutely, or by a unique suffix. Everything
+    is stored in one transaction; --replace first drops every label, box and fact of the source
+    (refused, nothing changed, when no entry of the file names an indexed image)."""
+    from . import camtrapdp, coco, md, speciesnet, timelapse
+    from .common import Collector
+    from .jsonstream import JSONStreamError
+    from .match import PathMatcher
+
+    if fmt not in FORMATS:
+        raise LabelError(f"unknown label format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    p = Path(path)
+    if not p.is_file():
+        raise LabelError(f"cannot read {p}: no such file")
+    if fmt == "auto":
+        fmt = detect_format(p)
+    source = source or DEFAULT_SOURCE[fmt]
+    if threshold is not None and not 0 <= threshold <= 1:
+        raise LabelError(f"--threshold must be between 0 and 1, got {threshold}")
+    if fmt == "csv":
+        s = import_labels(db, p, root=root, source=source, replace=replace)
+        return ImportSummary(source, "csv", s.rows, s.labeled, s.labels, 0, s.unknown, s.ambiguous, s.bad_rows,
+                             removed=s.removed)
+    if not _SOURCE.match(source):
+        raise LabelError(f"bad label source {source!r}: lower-case letters, digits, '-' and '_'")
+    if fmt in ("md", "speciesnet") and threshold is None:
+        threshold = md.DEFAULT_THRESHOLD
+    matcher = PathMatcher(db, root)
+    with dbl.import_writer(db, source, replace) as writer:
+        col = Collector(matcher, writer)
+        try:
+            if fmt in ("md", "speciesnet", "coco"):
+                with p.open("r", encoding="utf-8-sig") as f:
+                    if fmt == "md":
+                        meta = md.read(f, col, threshold or 0.0, str(p))
+                    elif fmt == "speciesnet":
+                        meta = speciesnet.read(f, col, threshold or 0.0, taxon_level, str(p))
+                    else:
+                        meta = coco.read(json.load(f), col, lambda ids: dbl.image_sizes(db, ids), str(p))
+            elif fmt == "camtrapdp":
+                meta = camtrapdp.read(p, col)
+            else:
+                meta = timelapse.read(p, col, label_column)
+        except (JSONStreamError, json.JSONDecodeError) as exc:
+            raise LabelError(f"{p} is not valid JSON: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise LabelError(f"{p} is not UTF-8 text: {exc}") from None
+        col.flush(force=True)
+        if replace and not col.labeled and not col.seen:
+            raise LabelError(f"no entry of {p} names an indexed image ({col.rows} read): --replace would only "
+                             f"delete the labels of source {source!r}; nothing changed")
+        writer.record(fmt, str(p), threshold, meta)
+    return ImportSummary(source, fmt, col.rows, len(col.seen), dict(col.classes.most_common()), col.n_detections,
+                         matcher.counts.unknown, matcher.counts.ambiguous, col.bad, col.duplicates, col.failures,
+                         writer.removed, threshold)

@@ -1,0 +1,140 @@
+"""What every format's reader fills: matched images, their labels, boxes and facts, and the
+rows it skipped (with why). The store step (db.labels.write_import) takes it in one transaction."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..names import to_text
+from ..db.labels import ImportWriter
+from .match import PathMatcher
+
+EMPTY_LABELS = ("empty", "blank")
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """What `labels import` did."""
+
+    source: str
+    format: str
+    rows: int                                                # images (or rows) the file lists
+    labeled: int                                             # indexed images that got labels
+    labels: dict[str, int] = field(default_factory=dict)     # class (rank-0 label) -> images
+    detections: int = 0                                      # boxes stored
+    unknown: list[str] = field(default_factory=list)         # paths not in the index
+    ambiguous: list[str] = field(default_factory=list)       # paths matching several images
+    bad_rows: list[str] = field(default_factory=list)        # skipped rows and why
+    duplicates: list[str] = field(default_factory=list)      # paths listed twice (first kept)
+    failures: list[str] = field(default_factory=list)        # MD: files the detector failed on
+    removed: int = 0                                         # earlier labels of this source dropped
+    threshold: float | None = None
+
+
+class Collector:
+    """Rows for one import, keyed by matched image id."""
+
+    def __init__(self, matcher: PathMatcher, writer: ImportWriter | None = None, batch: int = 20_000) -> None:
+        self.matcher = matcher
+        self.writer = writer          # None: keep everything until flush(force=True)
+        self.batch = batch
+        self.labeled = 0
+        self.n_detections = 0
+        self.rows = 0
+        self.seen: set[int] = set()
+        self.ids: list[int] = []
+        self.labels: list[tuple[int, str, float | None, int]] = []
+        self.detections: list[tuple[Any, ...]] = []
+        self.metas: list[tuple[Any, ...]] = []
+        self.bad: list[str] = []
+        self.duplicates: list[str] = []
+        self.failures: list[str] = []
+        self.classes: Counter[str] = Counter()
+
+    def image(self, path: Any, where: str) -> int | None:
+        """The image id of a listed path, once; None (counted) when it is unknown, ambiguous, not a
+        string or listed before."""
+        self.rows += 1
+        if not isinstance(path, str) or not path.strip():
+            self.bad.append(f"{where}: no file path")
+            return None
+        i = self.matcher.match(path)
+        if i is None:
+            return None
+        if i in self.seen:
+            self.duplicates.append(path)
+            return None
+        self.seen.add(i)
+        self.ids.append(i)
+        return i
+
+    def flush(self, force: bool = False) -> None:
+        """Hand the pending rows to the writer (every `batch` images, and at the end)."""
+        if self.writer is None or not (force or len(self.ids) >= self.batch):
+            return
+        self.writer.write(self.ids, self.labels, self.detections, self.metas)
+        self.labeled += len({r[0] for r in self.labels})
+        self.n_detections += len(self.detections)
+        self.ids, self.labels, self.detections, self.metas = [], [], [], []
+
+    def set_labels(self, image_id: int, labels: list[tuple[str, float | None]]) -> None:
+        """Labels in rank order (the first is the image's class in this source); repeats merged."""
+        done: set[str] = set()
+        for rank, (lab, conf) in enumerate(labels):
+            lab = to_text(str(lab)).strip()
+            if not lab or lab in done:
+                continue
+            if not done:
+                self.classes[lab] += 1
+            done.add(lab)
+            self.labels.append((image_id, lab, conf, rank))
+
+    def box(self, image_id: int, category: str, conf: float | None, bbox: list[float] | None,
+            classification: str | None = None, classification_conf: float | None = None,
+            extra: dict[str, Any] | None = None) -> None:
+        x, y, w, h = bbox if bbox is not None else (None, None, None, None)
+        self.detections.append((image_id, to_text(category), conf, x, y, w, h, classification, classification_conf,
+                                json.dumps(extra, ensure_ascii=False) if extra else None))
+
+    def meta(self, image_id: int, *, is_empty: int | None = None, location: Any = None, seq_id: Any = None,
+             frame_num: Any = None, file_time: Any = None, failure: str | None = None,
+             extra: dict[str, Any] | None = None) -> None:
+        self.metas.append((image_id, is_empty, _text(location), _text(seq_id), _int(frame_num), _text(file_time),
+                           failure, json.dumps(extra, ensure_ascii=False, default=str) if extra else None))
+
+
+def check_bbox(b: Any) -> list[float] | None:
+    """A normalized [x, y, w, h] inside [0, 1] (a hair of rounding allowed), else None."""
+    if not isinstance(b, (list, tuple)) or len(b) != 4:
+        return None
+    try:
+        x, y, w, h = (float(v) for v in b)
+    except (TypeError, ValueError):
+        return None
+    eps = 1e-3
+    if min(x, y, w, h) < -eps or x + w > 1 + eps or y + h > 1 + eps:
+        return None
+    return [x, y, w, h]
+
+
+def number(v: Any) -> float | None:
+    if isinstance(v, bool) or v is None or v == "":
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if f == f else None
+
+
+def _text(v: Any) -> str | None:
+    return None if v is None or v == "" else to_text(str(v))
+
+
+def _int(v: Any) -> int | None:
+    try:
+        return None if v is None or v == "" else int(v)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,85 @@
+"""Paths of a label file -> indexed images: relative to --root, absolute, or by unique suffix.
+
+Built once per import from every live image (one query), so a million rows match in seconds.
+Windows paths (`\\`, `C:`) are read as '/' paths.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from ..db import Database
+from ..db import labels as dbl
+
+
+@dataclass
+class MatchCounts:
+    """What matching found, for the summary."""
+
+    unknown: list[str] = field(default_factory=list)
+    ambiguous: list[str] = field(default_factory=list)
+
+
+class PathMatcher:
+    """match(path) -> image id, or None (the path is then counted unknown or ambiguous)."""
+
+    def __init__(self, db: Database, root: str | os.PathLike[str] | None = None) -> None:
+        self.base = _norm(str(root)) if root is not None else None
+        self.full: list[str] = []
+        self.ids: list[int] = []
+        self.by_name: dict[str, int | list[int]] = {}
+        for i, root_path, folder, name in dbl.live_image_paths(db):
+            k = len(self.ids)
+            self.ids.append(i)
+            self.full.append(f"{root_path.rstrip('/')}/{folder + '/' if folder else ''}{name}")
+            hit = self.by_name.get(name)
+            if hit is None:
+                self.by_name[name] = k
+            elif isinstance(hit, int):
+                self.by_name[name] = [hit, k]
+            else:
+                hit.append(k)
+        self.counts = MatchCounts()
+
+    def match(self, path: str) -> int | None:
+        p = clean(path)
+        if not p:
+            self.counts.unknown.append(path)
+            return None
+        if self.base is not None and not _is_abs(p):
+            p = _norm(os.path.join(self.base, p))
+        name = p.rpartition("/")[2]
+        hit = self.by_name.get(name)
+        if hit is None:
+            self.counts.unknown.append(path)
+            return None
+        cands = [hit] if isinstance(hit, int) else hit
+        if _is_abs(p) and not p[1:2] == ":":
+            found = [k for k in cands if self.full[k] == p]
+        else:
+            tail = "/" + p.lstrip("/")
+            found = [k for k in cands if self.full[k].endswith(tail)]
+        if len(found) == 1:
+            return self.ids[found[0]]
+        (self.counts.ambiguous if found else self.counts.unknown).append(path)
+        return None
+
+
+def clean(path: str) -> str:
+    """'/' separators, no './' or '//', a Windows drive letter kept as 'C:'."""
+    p = path.strip().replace("\\", "/")
+    while p.startswith("./"):
+        p = p[2:]
+    if p.startswith("file://"):
+        p = p[7:]
+    parts = [s for s in p.split("/") if s not in ("", ".")]
+    out = "/".join(parts)
+    return "/" + out if p.startswith("/") else out
+
+
+def _is_abs(p: str) -> bool:
+    return p.startswith("/") or (len(p) > 1 and p[1] == ":")
+
+
+def _norm(path: str) -> str:
+    return os.path.normpath(os.path.abspath(os.path.expanduser(path))).replace(os.sep, "/")
