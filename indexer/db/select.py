@@ -309,24 +309,6 @@ def live_folders_of(db: Database, ids: np.ndarray | None) -> list[tuple[int, str
     return out
 
 
-def replace_labels(db: Database, source: str, rows: Sequence[tuple[int, str, float | None]],
-                   clear_ids: Sequence[int] | None = None, clear_all: bool = False) -> None:
-    """Upsert (image_id, label, confidence) for one source, first removing that source's labels of
-    `clear_ids` (or all of them with clear_all). One transaction."""
-    now = utcnow()
-    with db.transaction() as c:
-        if clear_all:
-            c.execute("DELETE FROM labels WHERE source = ?", (source,))
-        elif clear_ids:
-            c.executemany("DELETE FROM labels WHERE source = ? AND image_id = ?", [(source, int(i)) for i in clear_ids])
-        c.executemany(
-            "INSERT INTO labels (image_id, label, source, confidence, created_at) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (image_id, source) DO UPDATE SET label = excluded.label, "
-            "confidence = excluded.confidence, created_at = excluded.created_at",
-            [(int(i), label, source, conf, now) for i, label, conf in rows],
-        )
-
-
 def label_counts(db: Database) -> list[tuple[str, str, int]]:
     """(source, label, live images) for every label."""
     return db.conn.execute(
