@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from natsort import natsort_keygen, ns
 
-from .features import IMAGE_EXTENSIONS
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"})
 
 # Natural order, the order of the walk and of every listing: IMG_2 before IMG_10, case ignored.
 # name_key is for single names (no separators, so ns.PATH's pathlib split, 3x slower, is not

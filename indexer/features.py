@@ -3,11 +3,20 @@
 One reduced decode per image: JPEGs are decoded in the DCT domain at 1/2 to 1/8 scale with
 `Image.draft()` (short side kept >= 64 px), other formats are loaded and shrunk with `reduce()`.
 Hashes follow ImageHash exactly on the reduced image (grayscale, LANCZOS resize, same bit order).
+
+With `thumbnails=True` (`indexer scan --exif-thumbnails`) a JPEG's features come from the small
+preview most cameras embed in its EXIF block (IFD1, typically 160x120) when there is a usable
+one: only the head of the file is read (the EXIF block and the frame header, ~20-64 KB) and
+~1/100 of the pixels are decoded. Letterbox or pillarbox bars (a 4:3 preview of a 16:9 frame)
+are cropped. Without a usable preview (none, smaller than MIN_THUMB_SIDE, broken) the draft
+decode runs as usual. `Features.features_source` says which one a row's features came from.
 """
 from __future__ import annotations
 
+import io
 import os
 import stat
+import struct
 import warnings
 from datetime import datetime
 from functools import lru_cache
@@ -17,7 +26,6 @@ from PIL import Image, UnidentifiedImageError
 
 from .records import Features, ImageResult, WorkItem
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"})
 MIN_SIDE = 64  # the reduced image keeps at least this many pixels on its short side
 SHARPNESS_WIDTH = 160  # sharpness is measured at this width, so it compares across resolutions
 # A pixel whose channels differ by more than this is coloured; JPEG chroma noise on IR frames
@@ -26,16 +34,23 @@ SHARPNESS_WIDTH = 160  # sharpness is measured at this width, so it compares acr
 GRAY_CHROMA = 24
 GRAY_SHARE = 0.01
 
+SOURCE_DRAFT = "draft"  # the reduced decode of the whole image
+SOURCE_THUMBNAIL = "exif-thumbnail"  # the preview embedded in the JPEG's EXIF block
+MIN_THUMB_SIDE = 64  # smaller previews are not used (as MIN_SIDE for the draft decode)
+HEAD_BYTES = 16384  # a JPEG's head is read in steps of this size (the EXIF block is at most 64 KB)
+BAR_LEVEL = 24  # letterbox bars are darker than this on average ...
+BAR_SPREAD = 12  # ... and this uniform (standard deviation)
+
 _EXIF_IFD = 0x8769
 _DATETIME_ORIGINAL, _DATETIME_DIGITIZED, _DATETIME, _MAKE, _MODEL = 36867, 36868, 306, 271, 272
 
 
-def extract_many(items: list[WorkItem]) -> list[ImageResult]:
+def extract_many(items: list[WorkItem], thumbnails: bool = False) -> list[ImageResult]:
     """Worker entry point: one result per item, never raises for a bad file."""
-    return [extract_one(item) for item in items]
+    return [extract_one(item, thumbnails=thumbnails) for item in items]
 
 
-def extract_one(item: WorkItem) -> ImageResult:
+def extract_one(item: WorkItem, thumbnails: bool = False) -> ImageResult:
     path = item.path
     size = mtime_ns = 0
     inode = device = None
@@ -55,14 +70,24 @@ def extract_one(item: WorkItem) -> ImageResult:
                                    inode, device)
             if size == 0:
                 return ImageResult(item, None, "empty file (0 bytes)", size, mtime_ns, inode, device)
-            features = features_from_file(fh)
+            features = features_from_file(fh, thumbnails=thumbnails)
     except Exception as exc:  # any decoder error is this file's failure, not the run's
         return ImageResult(item, None, describe_error(exc), size, mtime_ns, inode, device)
     return ImageResult(item, features, None, size, mtime_ns, inode, device)
 
 
-def features_from_file(fp: str | os.PathLike[str] | object) -> Features:
-    """Open, reduce-decode and measure one image. Raises on unreadable input."""
+def features_from_file(fp: str | os.PathLike[str] | object, thumbnails: bool = False) -> Features:
+    """Open, reduce-decode and measure one image. Raises on unreadable input.
+
+    thumbnails=True: from the embedded EXIF preview of a JPEG when it has a usable one."""
+    if thumbnails:
+        if isinstance(fp, (str, os.PathLike)):
+            with open(fp, "rb") as fh:
+                return features_from_file(fh, thumbnails=True)
+        found = features_from_thumbnail(fp)  # type: ignore[arg-type]
+        if found is not None:
+            return found
+        fp.seek(0)  # type: ignore[attr-defined]
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(fp) as im:  # type: ignore[arg-type]
@@ -70,14 +95,155 @@ def features_from_file(fp: str | os.PathLike[str] | object) -> Features:
             exif = im.getexif()
             reduced = reduce_decode(im)
     gray, rgb = to_gray_and_rgb(reduced)
-    color_variance, is_gray = color_stats(rgb)
     captured_at, make, model = exif_fields(exif)
+    return _measure(gray, rgb, format=fmt, mode=mode, width=width, height=height, captured_at=captured_at,
+                    camera_make=make, camera_model=model, features_source=SOURCE_DRAFT)
+
+
+def _measure(gray: Image.Image, rgb: Image.Image | None, **fields: object) -> Features:
+    color_variance, is_gray = color_stats(rgb)
     return Features(
-        format=fmt, mode=mode, width=width, height=height,
         dhash=dhash(gray), ahash=ahash(gray), phash=phash(gray),
         brightness=round(float(np.asarray(gray).mean()), 3), color_variance=round(color_variance, 3), is_gray=is_gray,
-        sharpness=round(sharpness(gray), 3), captured_at=captured_at, camera_make=make, camera_model=model,
+        sharpness=round(sharpness(gray), 3), **fields,  # type: ignore[arg-type]
     )
+
+
+def features_from_thumbnail(fh: io.BufferedIOBase) -> Features | None:
+    """Features of a JPEG from its embedded EXIF preview, reading only the file's head; None
+    when it has no usable preview (the caller decodes the image itself then)."""
+    head = read_jpeg_head(fh)
+    if head is None or head.thumbnail is None:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(head.thumbnail)) as im:
+                if im.format != "JPEG" or min(im.size) < MIN_THUMB_SIDE:
+                    return None
+                im.load()
+                thumb = im.convert("RGB") if im.mode not in ("L", "RGB") else im.copy()
+            exif = Image.Exif()
+            exif.load(head.exif)
+            captured_at, make, model = exif_fields(exif)
+    except Exception:  # a broken preview or EXIF block: the full decode decides
+        return None
+    thumb = crop_bars(thumb, head.width, head.height)
+    gray, rgb = to_gray_and_rgb(thumb)
+    return _measure(gray, rgb, format="JPEG", mode=head.mode, width=head.width, height=head.height,
+                    captured_at=captured_at, camera_make=make, camera_model=model, features_source=SOURCE_THUMBNAIL)
+
+
+class JpegHead:
+    """What the head of a JPEG says: frame size and mode, the EXIF block, the preview's bytes."""
+
+    __slots__ = ("width", "height", "mode", "exif", "thumbnail", "bytes_read")
+
+    def __init__(self, width: int, height: int, mode: str, exif: bytes, thumbnail: bytes | None,
+                 bytes_read: int) -> None:
+        self.width, self.height, self.mode = width, height, mode
+        self.exif, self.thumbnail, self.bytes_read = exif, thumbnail, bytes_read
+
+
+_SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
+_MODES = {1: "L", 3: "RGB", 4: "CMYK"}
+
+
+def read_jpeg_head(fh: io.BufferedIOBase, limit: int = 8 * HEAD_BYTES) -> JpegHead | None:
+    """Walk a JPEG's marker segments up to its frame header (SOF), reading only what they span.
+    None when the file is not a JPEG, has no EXIF block or no frame header within `limit` bytes."""
+    buf = bytearray(fh.read(HEAD_BYTES))
+    if buf[:2] != b"\xff\xd8":
+        return None
+    pos, exif = 2, b""
+    while True:
+        while len(buf) < pos + 4 and len(buf) < limit:
+            more = fh.read(HEAD_BYTES)
+            if not more:
+                return None
+            buf += more
+        if len(buf) < pos + 4 or buf[pos] != 0xFF:
+            return None
+        marker = buf[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        length = int.from_bytes(buf[pos + 2:pos + 4], "big")
+        end = pos + 2 + length
+        while len(buf) < end and len(buf) < limit:
+            more = fh.read(max(HEAD_BYTES, end - len(buf)))
+            if not more:
+                return None
+            buf += more
+        if len(buf) < end:
+            return None
+        if marker == 0xE1 and not exif and buf[pos + 4:pos + 10] == b"Exif\x00\x00":
+            exif = bytes(buf[pos + 10:end])
+        elif marker in _SOF:
+            if not exif or length < 8:
+                return None
+            height, width = struct.unpack(">HH", buf[pos + 5:pos + 9])
+            mode = _MODES.get(buf[pos + 9], "RGB")
+            return JpegHead(width, height, mode, exif, exif_thumbnail(exif), len(buf))
+        elif marker in (0xD9, 0xDA):  # end of image, or scan data before any frame header
+            return None
+        pos = end
+
+
+def exif_thumbnail(tiff: bytes) -> bytes | None:
+    """The JPEG preview of an EXIF (TIFF) block: IFD1's JPEGInterchangeFormat and its length."""
+    try:
+        order = {b"II": "<", b"MM": ">"}[tiff[:2]]
+        (ifd0,) = struct.unpack(order + "I", tiff[4:8])
+        (n,) = struct.unpack(order + "H", tiff[ifd0:ifd0 + 2])
+        (ifd1,) = struct.unpack(order + "I", tiff[ifd0 + 2 + 12 * n:ifd0 + 6 + 12 * n])
+        if not ifd1:
+            return None
+        (n,) = struct.unpack(order + "H", tiff[ifd1:ifd1 + 2])
+        tags: dict[int, int] = {}
+        for i in range(min(n, 64)):
+            entry = tiff[ifd1 + 2 + 12 * i:ifd1 + 14 + 12 * i]
+            tag, kind = struct.unpack(order + "HH", entry[:4])
+            value = struct.unpack(order + ("H" if kind == 3 else "I"), entry[8:10] if kind == 3 else entry[8:12])[0]
+            tags[tag] = value
+        offset, length = tags.get(0x0201), tags.get(0x0202)
+        if not offset or not length or offset + length > len(tiff):
+            return None
+        data = tiff[offset:offset + length]
+        return data if data[:2] == b"\xff\xd8" else None
+    except (KeyError, struct.error, IndexError):
+        return None
+
+
+def crop_bars(thumb: Image.Image, width: int, height: int) -> Image.Image:
+    """The part of a preview that shows the frame: a preview whose aspect differs from the
+    frame's by more than 2% is cropped to it when the bars around that part are dark and flat
+    (letterbox or pillarbox); a stretched preview (no bars) is kept whole."""
+    tw, th = thumb.size
+    if not width or not height or abs(tw / th - width / height) <= 0.02 * width / height:
+        return thumb
+    if width / height > tw / th:  # a wider frame: bars above and below
+        inner = round(tw * height / width)
+        box = (0, (th - inner) // 2, tw, (th - inner) // 2 + inner)
+        bars = [(0, 0, tw, box[1]), (0, box[3], tw, th)]
+    else:  # a narrower frame: bars left and right
+        inner = round(th * width / height)
+        box = ((tw - inner) // 2, 0, (tw - inner) // 2 + inner, th)
+        bars = [(0, 0, box[0], th), (box[2], 0, tw, th)]
+    gray = np.asarray(thumb.convert("L"), dtype=np.float32)
+    for x0, y0, x1, y1 in bars:
+        part = gray[y0:y1, x0:x1]
+        if part.size == 0:
+            continue
+        if part.mean() > BAR_LEVEL or part.std() > BAR_SPREAD:
+            return thumb
+    # one pixel more off each side: a JPEG's blocks smear the bar's edge into the picture
+    x0, y0, x1, y1 = box
+    if y0 or y1 < th:
+        y0, y1 = min(y0 + 1, y1 - 1), max(y1 - 1, y0 + 1)
+    else:
+        x0, x1 = min(x0 + 1, x1 - 1), max(x1 - 1, x0 + 1)
+    return thumb.crop((x0, y0, x1, y1))
 
 
 def reduce_decode(im: Image.Image) -> Image.Image:
@@ -233,6 +399,13 @@ def describe_error(exc: BaseException) -> str:
         return f"permission denied: {exc.strerror or exc}"
     msg = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
+
+
+def __getattr__(name: str) -> object:
+    if name == "IMAGE_EXTENSIONS":  # defined where the walk uses it; re-exported here as before
+        from .discover import IMAGE_EXTENSIONS
+        return IMAGE_EXTENSIONS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["IMAGE_EXTENSIONS", "extract_many", "extract_one", "features_from_file", "dhash", "ahash",

@@ -9,6 +9,11 @@ workers cannot run even an empty task is no file's fault: that raises WorkerPool
 Workers never run the caller's `__main__` (spawn re-runs it in every child: from stdin that
 crashes each worker, and a script without `if __name__ == "__main__":` would start itself
 again), and they hold Ctrl-C blocked from their first instruction until they ignore it.
+
+Start-up is part of the rate a user sees: the workers are started as soon as the pipeline is
+entered (each imports numpy and Pillow while the parent opens the database and walks the first
+folders), and this process never imports them (`decode` names the worker function by its module).
+A pipeline that was given no work stops its workers instead of waiting for their start.
 """
 from __future__ import annotations
 
@@ -27,7 +32,6 @@ from multiprocessing.context import SpawnContext, SpawnProcess
 from typing import Any
 
 from .errors import WorkerPoolError
-from .features import extract_many
 from .records import ImageResult, WorkItem
 
 log = logging.getLogger(__name__)
@@ -57,6 +61,19 @@ def _exit_with_parent(parent: int, interval: float = 0.5) -> None:
 def _ready() -> int:
     """An empty task: a pool that cannot run it cannot run anything."""
     return os.getpid()
+
+
+def _warm_up() -> int:
+    """The first task of each worker: import the decoder while the parent walks the archive."""
+    import indexer.features  # noqa: F401
+    return os.getpid()
+
+
+def extract_many(items: list[WorkItem], thumbnails: bool = False) -> list[ImageResult]:
+    """The default worker task: `features.extract_many`, imported in the worker only (the parent
+    process that drives the pool never loads numpy or Pillow)."""
+    from .features import extract_many as extract
+    return extract(items, thumbnails=thumbnails)
 
 
 _START_LOCK = threading.Lock()  # one start at a time: each swaps sys.modules["__main__"] and back
@@ -175,16 +192,17 @@ class Pipeline:
     """A pool of decoding processes and the batching of their results into a sink."""
 
     def __init__(self, workers: int, *, batch: int = 256, chunk: int = 8, flush_seconds: float = 5.0,
-                 decode: Callable[[list[WorkItem]], list[ImageResult]] = extract_many) -> None:
+                 decode: Callable[[list[WorkItem]], list[ImageResult]] | None = None) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
         if batch < 1:
             raise ValueError("batch must be at least 1")
         self.workers, self.batch, self.chunk, self.flush_seconds = workers, batch, chunk, flush_seconds
-        self.decode = decode
+        self.decode = decode or extract_many
         self._executor: ProcessPoolExecutor | None = None
         self._in_flight = 0
         self._buffered = 0
+        self._submitted = False
 
     @property
     def busy(self) -> bool:
@@ -193,7 +211,19 @@ class Pipeline:
 
     def __enter__(self) -> Pipeline:
         self._executor = self._new_executor()
+        self._start_workers()
         return self
+
+    def _start_workers(self) -> None:
+        """Start every worker now, each importing the decoder: a pool starts its processes only
+        as tasks arrive, and each one's start (an interpreter, numpy, Pillow) would otherwise
+        begin when the walk has found the first files."""
+        assert self._executor is not None
+        try:
+            for _ in range(self.workers):
+                self._executor.submit(_warm_up)
+        except BrokenProcessPool:  # found and reported by the first real task
+            pass
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
         self.close(cancel=exc_type is not None)
@@ -205,7 +235,7 @@ class Pipeline:
         ex, self._executor = self._executor, None
         if ex is None:
             return
-        if cancel:
+        if cancel or not self._submitted:  # nothing was asked of the workers: do not wait for their start
             stop_pool(ex)
         else:
             ex.shutdown(wait=True)
@@ -288,6 +318,7 @@ class Pipeline:
         """The chunk's future; a pool that broke since the last wait gives a failed one, handled
         as a crash like the others (submit itself raises BrokenProcessPool then)."""
         assert self._executor is not None, "use Pipeline as a context manager"
+        self._submitted = True
         try:
             return self._executor.submit(self.decode, chunk)
         except BrokenProcessPool as exc:

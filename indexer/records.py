@@ -31,6 +31,7 @@ class Features:
     captured_at: str | None
     camera_make: str | None
     camera_model: str | None
+    features_source: str = "draft"  # or "exif-thumbnail": the embedded preview (scan --exif-thumbnails)
 
 
 @dataclass(frozen=True)

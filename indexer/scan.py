@@ -7,13 +7,14 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 
 from .db import Database, KnownFile
 from .discover import FileEntry, Filters, Listing, Problem, count_files, walk
 from .errors import Interrupted, RootError
 from .interrupts import held_interrupts
 from .names import printable
-from .pipeline import Pipeline
+from .pipeline import Pipeline, extract_many
 from .progress import Progress
 from .records import ImageResult, State, WorkItem
 
@@ -172,8 +173,11 @@ class Scanner:
 
     def __init__(self, db: Database, *, workers: int | None = None, batch: int = 256,
                  filters: Filters = Filters(), retry_errors: bool = False, progress: bool | None = None,
-                 command: str = "scan") -> None:
+                 command: str = "scan", thumbnails: bool = False) -> None:
+        """thumbnails=True: features of JPEGs from their embedded EXIF preview where usable
+        (features_source 'exif-thumbnail'), else from the draft decode ('draft')."""
         self.db = db
+        self.thumbnails = thumbnails
         self.workers = workers or os.cpu_count() or 1
         self.batch = batch
         self.filters = filters
@@ -324,7 +328,8 @@ class Scanner:
         self.run_id = self.db.start_run(self.command, {
             "roots": [normalize_root(p) for p in paths], "workers": self.workers, "batch": self.batch,
             "include": list(self.filters.include), "exclude": list(self.filters.exclude),
-            "hidden": self.filters.hidden, "retry_errors": self.retry_errors, **params,
+            "hidden": self.filters.hidden, "retry_errors": self.retry_errors,
+            **({"exif_thumbnails": True} if self.thumbnails else {}), **params,
         })
         started = time.monotonic()
         progress = Progress(self.command, enabled=self.progress_enabled)
@@ -344,7 +349,8 @@ class Scanner:
             roots = resolve_roots(self.db, paths)
             if progress.enabled:
                 threading.Thread(target=self._count_total, args=(roots, progress), daemon=True).start()
-            with Pipeline(self.workers, batch=self.batch, flush_seconds=flush_seconds) as pipe:
+            options = {"decode": partial(extract_many, thumbnails=True)} if self.thumbnails else {}
+            with Pipeline(self.workers, batch=self.batch, flush_seconds=flush_seconds, **options) as pipe:
                 items = feed(roots, progress, pipe)
                 pipe.run(items, sink, on_result)
             status = "completed"

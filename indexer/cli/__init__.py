@@ -1,4 +1,9 @@
-"""The `indexer` command: a click group whose commands each call one library function."""
+"""The `indexer` command: a click group whose commands each call one library function.
+
+Start-up is part of every command (and of every `watch` restart): this package and the command
+modules import only click and the standard library at the top. Library modules, numpy and Pillow
+are imported inside the command that uses them (tests/test_startup.py checks it in a fresh process).
+"""
 from __future__ import annotations
 
 import logging
@@ -8,9 +13,8 @@ import sys
 
 import click
 
-from ..db.guard import corruption_error, is_corruption
 from ..errors import IndexerError
-from .common import VERSION
+from .common import version
 
 
 class IndexerGroup(click.Group):
@@ -22,6 +26,7 @@ class IndexerGroup(click.Group):
         except IndexerError as exc:
             raise click.ClickException(str(exc)) from exc
         except sqlite3.Error as exc:
+            from ..db.guard import corruption_error, is_corruption
             if is_corruption(exc):
                 raise click.ClickException(str(corruption_error(ctx.params.get("db_path") or "index.db", exc)))
             raise click.ClickException(f"database error: {exc}") from exc
@@ -34,12 +39,20 @@ class IndexerGroup(click.Group):
 
 
 @click.group(cls=IndexerGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(VERSION, prog_name="indexer")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, help="Show the version and exit.",
+              callback=lambda ctx, param, value: _print_version(ctx, value))
 @click.option("-v", "--verbose", count=True, help="More messages on stderr (-vv for debug).")
 def cli(verbose: int) -> None:
     """Index camera-trap image archives into SQLite and pick diverse subsets from the index."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s: %(message)s")
+
+
+def _print_version(ctx: click.Context, value: bool) -> None:
+    """--version, looked up only when asked (importlib.metadata costs ~15 ms at every start)."""
+    if value and not ctx.resilient_parsing:
+        click.echo(f"indexer, version {version()}")
+        ctx.exit()
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -74,6 +87,6 @@ def _silence_stdout() -> None:
     os.close(devnull)
 
 
-from . import export, labels, report, scan, select, status, watch  # noqa: E402  (registers the commands)
+from . import export, report, scan, select, status, watch  # noqa: E402  (registers the commands)
 
-__all__ = ["cli", "run", "export", "labels", "report", "scan", "select", "status", "watch"]
+__all__ = ["cli", "run", "export", "report", "scan", "select", "status", "watch"]

@@ -4,18 +4,28 @@ from __future__ import annotations
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from importlib.metadata import PackageNotFoundError, version
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..db import Database, default_db_path
+if TYPE_CHECKING:
+    from ..db import Database
 
-try:
-    VERSION = version("indexer")
-except PackageNotFoundError:  # running from a checkout that was never installed
-    VERSION = "0+unknown"
+# The choices of --method and --format, needed when the options are declared: the library
+# modules that own them import numpy. tests/test_startup.py checks they are the same tuples.
+METHOD_NAMES = ("diverse", "kcenter", "buckets", "window", "random")  # indexer.selection.METHOD_NAMES
+FORMATS = ("paths", "csv", "json")  # indexer.output.FORMATS
+
+
+@lru_cache(maxsize=1)
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError, version as dist_version
+    try:
+        return dist_version("indexer")
+    except PackageNotFoundError:  # running from a checkout that was never installed
+        return "0+unknown"
 
 
 def db_option(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -57,6 +67,7 @@ def open_db(db_path: Path | None, *, create: bool = False, write: bool | None = 
     """write=False for commands that only read (read-only mounts work; nothing is written), None
     for those that keep a cache where they can, True for writers; check=True where a writer adds
     images (a damaged file is refused before anything is written into it)."""
+    from ..db import Database, default_db_path
     return Database(db_path or default_db_path(), create=create, write=write, check=check)
 
 

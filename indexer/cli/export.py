@@ -8,7 +8,6 @@ from pathlib import Path
 
 import click
 
-from ..export import export_rows
 from . import cli
 from .common import db_option, open_db
 
@@ -23,6 +22,7 @@ from .common import db_option, open_db
               help="Write here instead of stdout.")
 def export_cmd(db_path: Path | None, fmt: str, where: str | None, include_all: bool, output: object) -> None:
     """Export indexed images with absolute paths and features (hashes as 16-digit hex)."""
+    from ..export import export_rows
     with open_db(db_path, write=False) as db:
         columns, rows = export_rows(db, where=where, include_all=include_all)
         out = output if output is not None else sys.stdout

@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from ..report import ReportSummary, make_report
-from ..selection import METHOD_NAMES
 from . import cli
-from .common import db_option, echo_err, open_db, quiet_option
+from .common import METHOD_NAMES, db_option, echo_err, open_db, quiet_option
 from .select import PER_HELP
+
+if TYPE_CHECKING:
+    from ..report import ReportSummary
 
 
 @cli.command("report")
@@ -51,6 +53,7 @@ def report_cmd(db_path: Path | None, out: Path, per: str | None, where: str | No
     """
     if sum(x is not None for x in (target, fraction, total)) > 1:
         raise click.UsageError("give at most one of --target N, --fraction F or --total N")
+    from ..report import make_report
     with open_db(db_path, write=None) as db:
         summary = make_report(db, out, per=per, where=where, selection=selection, target=target, fraction=fraction,
                               total=total, balance=balance, method=method, seed=seed, burst_gap=burst_gap,

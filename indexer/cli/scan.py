@@ -4,14 +4,16 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from ..discover import Filters
 from ..errors import Interrupted
-from ..scan import ScanSummary, normalize_root, scan
 from . import cli
 from .common import db_option, echo_err, indexing_options, open_db, quiet_option, roots_argument, sigterm_as_interrupt
+
+if TYPE_CHECKING:
+    from ..scan import ScanSummary
 
 
 @cli.command("scan")
@@ -19,21 +21,26 @@ from .common import db_option, echo_err, indexing_options, open_db, quiet_option
 @db_option
 @indexing_options
 @click.option("--retry-errors", is_flag=True, help="Decode failed files again even if unchanged.")
+@click.option("--exif-thumbnails", "thumbnails", is_flag=True,
+              help="Take features from the small preview JPEGs embed in their EXIF block where there is a "
+                   "usable one (reads ~1/20 of each file; draft decode otherwise). Opt-in: see the README.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @quiet_option
 def scan_cmd(roots: tuple[Path, ...], db_path: Path | None, workers: int | None, batch: int,
              include: tuple[str, ...], exclude: tuple[str, ...], hidden: bool, retry_errors: bool,
-             as_json: bool, quiet: bool) -> None:
+             thumbnails: bool, as_json: bool, quiet: bool) -> None:
     """Index the images under ROOTS: new and changed files are decoded, the rest is skipped.
 
     Re-running the same command resumes an interrupted scan and picks up new, changed and
     deleted files. Source images are opened read-only.
     """
+    from ..discover import Filters
+    from ..scan import scan
     filters = Filters(include=include, exclude=exclude, hidden=hidden)
     with open_db(db_path, create=True, check=True) as db, sigterm_as_interrupt():
         try:
             summary = scan(db, [str(r) for r in roots], workers=workers, batch=batch, filters=filters,
-                           retry_errors=retry_errors, progress=False if quiet else None)
+                           retry_errors=retry_errors, progress=False if quiet else None, thumbnails=thumbnails)
         except Interrupted as exc:
             summary = exc.args[0]
             _report(summary, as_json)
@@ -65,6 +72,7 @@ def _report(s: ScanSummary, as_json: bool) -> None:
 @db_option
 def reroot_cmd(old: str, new: Path, db_path: Path | None) -> None:
     """Point root OLD at NEW (the archive moved): paths change, no image is decoded again."""
+    from ..scan import normalize_root
     with open_db(db_path) as db:
         target = normalize_root(str(new))
         if not os.path.isdir(target):

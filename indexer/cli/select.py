@@ -1,4 +1,4 @@
-"""`indexer select`, `selections` and `buckets` (`labels` is in cli/labels.py)."""
+"""`indexer select`, `selections`, `buckets` and `labels`."""
 from __future__ import annotations
 
 import dataclasses
@@ -6,17 +6,15 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..output import FORMATS, materialize, write_listing
-from ..bucket_table import bucket_table
-from ..saved import delete_selection, list_selections, selection_paths
-from ..selection import METHOD_NAMES, Selection, select
-from ..scan import root_holding
 from . import cli
-from .common import db_option, echo_err, open_db
+from .common import FORMATS, METHOD_NAMES, db_option, echo_err, open_db
+
+if TYPE_CHECKING:
+    from ..selection import Selection
 
 PER_HELP = "Group by a column of image_view (folder, class, root, sequence ...), level:N, or any SQL expression."
 
@@ -84,8 +82,10 @@ def select_cmd(db_path: Path | None, target: int | None, fraction: float | None,
         folder = output.parent if str(output.parent) else Path(".")
         if output.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK):
             raise click.ClickException(f"cannot write -o {output}: not a writable file in an existing folder")
+    from ..output import write_listing
+    from ..selection import select
     with open_db(db_path, write=True if (save or extend) else None) as db:
-        if dests and (root := root_holding(db, dests[0][1])) is not None:
+        if dests and (root := _root_holding(db, dests[0][1])) is not None:
             raise click.ClickException(
                 f"--{dests[0][0]}-to {dests[0][1]} is inside the scan root {root}: the next scan would "
                 "index the copies; choose a folder outside the archive")
@@ -103,6 +103,11 @@ def select_cmd(db_path: Path | None, target: int | None, fraction: float | None,
         _report(result, stats and fmt != "json")
     if dests:
         _materialize(result, *dests[0], quiet)
+
+
+def _root_holding(db: Any, folder: Path) -> str | None:
+    from ..scan import root_holding
+    return root_holding(db, folder)
 
 
 def _report(result: Selection, stats: bool) -> None:
@@ -149,6 +154,7 @@ def stats_lines(stats: dict[str, Any], max_groups: int = 20) -> list[str]:
 
 
 def _materialize(result: Selection, mode: str, folder: Path, quiet: bool) -> None:
+    from ..output import materialize
     done = materialize(result.images, folder, mode)
     verb = {"copy": "copied", "link": "hard-linked", "symlink": "symlinked"}[mode]
     if not quiet:
@@ -171,6 +177,7 @@ def _materialize(result: Selection, mode: str, folder: Path, quiet: bool) -> Non
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def selections_cmd(db_path: Path | None, show: str | None, delete: str | None, as_json: bool) -> None:
     """List saved selections (select --save), print one's paths, or delete one."""
+    from ..saved import delete_selection, list_selections, selection_paths
     with open_db(db_path, write=True if delete is not None else False) as db:
         if delete is not None:
             delete_selection(db, delete)
@@ -203,6 +210,7 @@ def selections_cmd(db_path: Path | None, show: str | None, delete: str | None, a
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def buckets_cmd(db_path: Path | None, per: str | None, where: str | None, as_json: bool) -> None:
     """The 32 smartdownsample buckets (key, meaning, images) of each group."""
+    from ..bucket_table import bucket_table
     with open_db(db_path, write=None) as db:
         table, notes = bucket_table(db, per=per, where=where)
     if as_json:
@@ -214,3 +222,74 @@ def buckets_cmd(db_path: Path | None, per: str | None, where: str | None, as_jso
                 click.echo(f"  {b.key:>2}  {b.count:>8}  {b.meaning}")
     for note in notes:
         echo_err(f"note: {note}")
+
+
+@cli.group("labels")
+def labels_group() -> None:
+    """Fill the labels table that `--per class` and `--where "class = ..."` read."""
+
+
+@labels_group.command("from-folders")
+@db_option
+@click.option("--level", type=click.IntRange(min=1), required=True, metavar="N",
+              help="The folder at this depth below the scan root is the class (1 = first folder).")
+@click.option("--where", metavar="SQL", help="Only images for which this SQL expression over image_view is true.")
+def labels_from_folders_cmd(db_path: Path | None, level: int, where: str | None) -> None:
+    """Label images with the name of their folder at --level (e.g. species folders)."""
+    from ..labels import labels_from_folders
+    with open_db(db_path) as db:
+        s = labels_from_folders(db, level, where=where)
+    _label_report(s.labeled, s.labels)
+    if s.removed:
+        echo_err(f"replaced {s.removed} labels of source 'folders'")
+    if s.skipped:
+        echo_err(f"{s.skipped} images are in folders shallower than level {level}: not labelled"
+                 + (", and no 'folders' label is left on them" if s.removed else ""))
+
+
+@labels_group.command("import")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@db_option
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Relative paths are below this folder [default: whichever scan root holds them].")
+@click.option("--source", default="csv", show_default=True, help="Source name stored with the labels.")
+@click.option("--replace", is_flag=True, help="First drop every label of this source.")
+def labels_import_cmd(csv_file: Path, db_path: Path | None, root: Path | None, source: str, replace: bool) -> None:
+    """Import path,label[,confidence] rows; paths absolute or relative to a scan root."""
+    from ..labels import import_labels
+    with open_db(db_path) as db:
+        s = import_labels(db, csv_file, root=root, source=source, replace=replace)
+    if replace:
+        echo_err(f"removed {s.removed} labels of source {source!r} first (--replace)")
+    _label_report(s.labeled, s.labels)
+    for what, items in (("are not in the index", s.unknown), ("match images under several roots (use --root)",
+                                                                 s.ambiguous)):
+        if items:
+            echo_err(f"warning: {len(items)} paths of {csv_file} {what}:")
+            for p in items[:10]:
+                echo_err(f"  {p}")
+            if len(items) > 10:
+                echo_err(f"  ... and {len(items) - 10} more")
+    for b in s.bad_rows[:10]:
+        echo_err(f"warning: {csv_file}: {b}")
+
+
+@labels_group.command("show")
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def labels_show_cmd(db_path: Path | None, as_json: bool) -> None:
+    """Live images per label source and label."""
+    from ..labels import label_counts
+    with open_db(db_path, write=False) as db:
+        rows = label_counts(db)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        click.echo(f"{r['source']}\t{r['label']}\t{r['images']}")
+
+
+def _label_report(labeled: int, labels: dict[str, int]) -> None:
+    top = ", ".join(f"{k} {v}" for k, v in list(labels.items())[:8])
+    more = f", ... ({len(labels)} labels)" if len(labels) > 8 else ""
+    echo_err(f"labelled {labeled} images: {top}{more}")

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from ..status import status
 from . import cli
 from .common import db_option, open_db
 
@@ -19,6 +18,7 @@ from .common import db_option, open_db
 @click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
 def status_cmd(db_path: Path | None, errors: bool, n_runs: int, as_json: bool) -> None:
     """Show what the index holds: images by state, roots, recent runs."""
+    from ..status import status
     with open_db(db_path, write=False) as db:
         info = status(db, errors=errors, runs=n_runs)
     if as_json:

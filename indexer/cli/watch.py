@@ -5,9 +5,7 @@ from pathlib import Path
 
 import click
 
-from ..discover import Filters
 from ..errors import Interrupted
-from ..watch import watch
 from . import cli
 from .common import db_option, echo_err, indexing_options, open_db, quiet_option, roots_argument, sigterm_as_interrupt
 
@@ -31,6 +29,8 @@ def watch_cmd(roots: tuple[Path, ...], db_path: Path | None, workers: int | None
     Runs until Ctrl-C or SIGTERM; what is decoded by then is committed. Other processes
     (`indexer select`, `indexer status`, sqlite3) can read the database meanwhile.
     """
+    from ..discover import Filters
+    from ..watch import watch
     filters = Filters(include=include, exclude=exclude, hidden=hidden)
     with open_db(db_path, create=True, check=True) as db, sigterm_as_interrupt():
         try:

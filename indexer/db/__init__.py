@@ -37,6 +37,7 @@ _KNOWN_COLUMNS = "id, name, rel_raw, state, size, mtime_ns, error IS NOT NULL AS
 FEATURE_COLUMNS = (
     "format", "mode", "width", "height", "dhash", "ahash", "phash", "brightness",
     "color_variance", "is_gray", "sharpness", "captured_at", "camera_make", "camera_model",
+    "features_source",
 )
 
 
