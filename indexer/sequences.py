@@ -43,6 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .db import Database
+from .db import labels as dbl
 from .db import select as q
 from .discover import name_key, path_key
 from .errors import BusyError, ReadOnlyError
@@ -138,6 +139,25 @@ def copy_time_frames(folder: np.ndarray, times: np.ndarray, mtime_only: np.ndarr
     return out
 
 
+def file_sequences(ids: np.ndarray, seq: np.ndarray, given: list[tuple[int, str]]) -> np.ndarray:
+    """`seq` with the sequences label files give (COCO seq_id, Camtrap DP eventID) in place of the
+    EXIF bursts of those images: each given sequence's id is its smallest image id."""
+    if not given:
+        return seq
+    first: dict[str, int] = {}
+    for i, s in given:
+        first[s] = min(first.get(s, i), i)
+    img = np.fromiter((i for i, _ in given), np.int64, len(given))
+    val = np.fromiter((first[s] for _, s in given), np.int64, len(given))
+    order = np.argsort(ids, kind="stable")
+    at = np.searchsorted(ids[order], img)
+    ok = at < len(ids)
+    ok[ok] = ids[order][at[ok]] == img[ok]
+    out = seq.copy()
+    out[order[at[ok]]] = val[ok]
+    return out
+
+
 def load_features(db: Database, burst_gap: float | None = DEFAULT_BURST_GAP) -> tuple[FeatureTable, list[str]]:
     """The feature table, rebuilt first if images changed or the burst gap differs (None: keep the
     gap of the last build, or the default). Never waits for the write lock: a read-only or busy
@@ -208,6 +228,7 @@ def _build(db: Database, conn: sqlite3.Connection, burst_gap: float
     seq = rows["id"].astype(np.int64)  # frames with copy-time mtimes: each its own sequence
     grouped = ~copy_time
     seq[grouped] = sequence_ids(rows["id"][grouped], folder_idx[grouped], rows["time"][grouped], burst_gap)
+    seq = file_sequences(rows["id"], seq, dbl.file_sequences(conn))  # a label file's sequences win
     changed = np.flatnonzero(seq != rows["sequence"])
     updates = [(int(s), int(i)) for s, i in zip(seq[changed], rows["id"][changed])]
     arrays = {

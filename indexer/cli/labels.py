@@ -73,9 +73,9 @@ def labels_import_cmd(label_file: Path, db_path: Path | None, fmt: str, root: Pa
     if replace:
         echo_err(f"removed {s.removed} labels of source {s.source!r} first (--replace)")
     at = f" at threshold {s.threshold:g}" if s.threshold is not None else ""
-    echo_err(f"{s.format} file, source {s.source!r}{at}: {s.rows} entries, {s.labeled} matched indexed images, "
+    echo_err(f"{s.format} file, source {s.source!r}{at}: {s.rows} entries, {s.matched} matched indexed images, "
              f"{len(s.unknown)} unknown, {len(s.ambiguous)} ambiguous; {s.detections} boxes stored")
-    _label_report(len(s.labels) and sum(s.labels.values()), s.labels)
+    _label_report(s.labeled, s.labels)
     for what, items in (("paths of {} are not in the index", s.unknown),
                         ("paths of {} match images under several roots or folders (use --root)", s.ambiguous),
                         ("entries of {} are listed more than once (the first kept)", s.duplicates),

@@ -130,6 +130,9 @@ def _read_csv(path: Path) -> tuple[list[tuple[str, str, float | None]], list[str
         return [], []
     p_col, l_col, c_col, start = 0, 1, 2, 0
     head = [h.strip().lower() for h in rows[0]]
+    if any(h in LABEL_COLUMNS for h in head) and not any(h in PATH_COLUMNS for h in head):
+        raise LabelError(f"{path}: no path column (the header has {', '.join(rows[0])}; name one of "
+                         f"{', '.join(PATH_COLUMNS)})")
     if any(h in PATH_COLUMNS for h in head) and any(h in LABEL_COLUMNS for h in head):
         p_col = next(i for i, h in enumerate(head) if h in PATH_COLUMNS)
         l_col = next(i for i, h in enumerate(head) if h in LABEL_COLUMNS)
@@ -244,7 +247,7 @@ def import_file(db: Database, path: str | os.PathLike[str], *, fmt: str = "auto"
     if fmt == "csv":
         s = import_labels(db, p, root=root, source=source, replace=replace)
         return ImportSummary(source, "csv", s.rows, s.labeled, s.labels, 0, s.unknown, s.ambiguous, s.bad_rows,
-                             removed=s.removed)
+                             removed=s.removed, matched=s.labeled)
     if not _SOURCE.match(source):
         raise LabelError(f"bad label source {source!r}: lower-case letters, digits, '-' and '_'")
     if fmt in ("md", "speciesnet") and threshold is None:
@@ -274,6 +277,6 @@ def import_file(db: Database, path: str | os.PathLike[str], *, fmt: str = "auto"
             raise LabelError(f"no entry of {p} names an indexed image ({col.rows} read): --replace would only "
                              f"delete the labels of source {source!r}; nothing changed")
         writer.record(fmt, str(p), threshold, meta)
-    return ImportSummary(source, fmt, col.rows, len(col.seen), dict(col.classes.most_common()), col.n_detections,
+    return ImportSummary(source, fmt, col.rows, col.labeled, dict(col.classes.most_common()), col.n_detections,
                          matcher.counts.unknown, matcher.counts.ambiguous, col.bad, col.duplicates, col.failures,
-                         writer.removed, threshold)
+                         writer.removed, threshold, len(col.seen))

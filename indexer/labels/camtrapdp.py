@@ -9,7 +9,9 @@ classificationProbability ...
 
 An observation at media level labels its media file; one at event level labels every media file
 of its deployment whose timestamp is inside [eventStart, eventEnd], and its eventID becomes their
-sequence. Label: scientificName for animals, else the observationType. Location: deploymentID.
+sequence. Label: scientificName for animals, else the observationType; an image's labels are
+ordered media-level first, then by how many observations name them (blank last). Location:
+deploymentID.
 """
 from __future__ import annotations
 
@@ -47,6 +49,7 @@ def read(path: Path, col: Collector) -> dict[str, Any]:
     labels: dict[int, Counter[str]] = {}
     score: dict[tuple[int, str], float] = {}
     event_of: dict[int, str] = {}
+    at_media: set[tuple[int, str]] = set()
     for n, o in enumerate(obs, 2):
         label = o.get("scientificName") if o["observationType"] == "animal" and o.get("scientificName") \
             else o["observationType"]
@@ -65,6 +68,8 @@ def read(path: Path, col: Collector) -> dict[str, Any]:
         p = number(o.get("classificationProbability"))
         for i in targets:
             labels.setdefault(i, Counter())[label] += 1
+            if (o.get("observationLevel") or "media") == "media":
+                at_media.add((i, label))
             if p is not None:
                 score[(i, label)] = max(p, score.get((i, label), 0.0))
             box = [number(o.get(k)) for k in ("bboxX", "bboxY", "bboxWidth", "bboxHeight")]
@@ -78,7 +83,7 @@ def read(path: Path, col: Collector) -> dict[str, Any]:
     for i, m in by_media.values():
         c = labels.get(i)
         if c:
-            order = sorted(c, key=lambda lab: (lab.lower() in EMPTY_LABELS, -c[lab]))
+            order = sorted(c, key=lambda lab: (lab.lower() in EMPTY_LABELS, (i, lab) not in at_media, -c[lab]))
             col.set_labels(i, [(lab, score.get((i, lab))) for lab in order])
         col.meta(i, is_empty=(1 if c and all(k.lower() in EMPTY_LABELS for k in c) else 0) if c else None,
                  location=m["deploymentID"], seq_id=event_of.get(i), file_time=m["timestamp"],

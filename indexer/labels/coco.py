@@ -66,7 +66,6 @@ def read(doc: Any, col: Collector, sizes: Any, name: str) -> dict[str, Any]:
         counts: Counter[str] = Counter()
         for a in anns.get(i, []):
             cat = cats[a["category_id"]]
-            counts[cat] += 1
             bbox = None
             if a.get("bbox") is not None:
                 b = a["bbox"]
@@ -75,6 +74,7 @@ def read(doc: Any, col: Collector, sizes: Any, name: str) -> dict[str, Any]:
                 if bbox is None:
                     col.bad.append(f"annotation {a.get('id')}: box {b!r} is not inside the {w}x{h} image")
                     continue
+            counts[cat] += 1
             extra = {k: v for k, v in a.items() if k not in ("id", "image_id", "category_id", "bbox")}
             col.box(i, cat, number(a.get("conf")), bbox, extra=extra)
         order = sorted(counts, key=lambda c: (c.lower() in EMPTY_LABELS, -counts[c]))

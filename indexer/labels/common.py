@@ -12,6 +12,7 @@ from ..db.labels import ImportWriter
 from .match import PathMatcher
 
 EMPTY_LABELS = ("empty", "blank")
+BATCH = 20_000  # images per write inside the import's one transaction
 
 
 @dataclass(frozen=True)
@@ -31,15 +32,16 @@ class ImportSummary:
     failures: list[str] = field(default_factory=list)        # MD: files the detector failed on
     removed: int = 0                                         # earlier labels of this source dropped
     threshold: float | None = None
+    matched: int = 0                                         # indexed images the file names
 
 
 class Collector:
     """Rows for one import, keyed by matched image id."""
 
-    def __init__(self, matcher: PathMatcher, writer: ImportWriter | None = None, batch: int = 20_000) -> None:
+    def __init__(self, matcher: PathMatcher, writer: ImportWriter | None = None, batch: int | None = None) -> None:
         self.matcher = matcher
         self.writer = writer          # None: keep everything until flush(force=True)
-        self.batch = batch
+        self.batch = batch or BATCH
         self.labeled = 0
         self.n_detections = 0
         self.rows = 0

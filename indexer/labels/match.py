@@ -1,4 +1,6 @@
-"""Paths of a label file -> indexed images: relative to --root, absolute, or by unique suffix.
+"""Paths of a label file -> indexed images: relative to --root, absolute, or by suffix: of the
+indexed images with the file's name, the one sharing the most trailing folders with the path
+(a tie is ambiguous), so paths from another machine or another mount still match.
 
 Built once per import from every live image (one query), so a million rows match in seconds.
 Windows paths (`\\`, `C:`) are read as '/' paths.
@@ -54,15 +56,27 @@ class PathMatcher:
             self.counts.unknown.append(path)
             return None
         cands = [hit] if isinstance(hit, int) else hit
-        if _is_abs(p) and not p[1:2] == ":":
-            found = [k for k in cands if self.full[k] == p]
+        exact = [k for k in cands if self.full[k] == p]
+        if exact or (self.base is not None and not _is_abs(clean(path))):
+            found = exact  # under --root: that path or nothing
         else:
-            tail = "/" + p.lstrip("/")
-            found = [k for k in cands if self.full[k].endswith(tail)]
+            # the longest run of trailing folders in common decides; a tie is ambiguous
+            tail = p.lstrip("/").split("/")
+            score = [_common_tail(self.full[k], tail) for k in cands]
+            best = max(score)
+            found = [k for k, sc in zip(cands, score) if sc == best]
         if len(found) == 1:
             return self.ids[found[0]]
         (self.counts.ambiguous if found else self.counts.unknown).append(path)
         return None
+
+
+def _common_tail(full: str, tail: list[str]) -> int:
+    parts = full.split("/")
+    n = 0
+    while n < len(tail) and n < len(parts) and parts[-1 - n] == tail[-1 - n]:
+        n += 1
+    return n
 
 
 def clean(path: str) -> str:
