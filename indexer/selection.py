@@ -520,29 +520,73 @@ def pool_of(table: FeatureTable, rows: np.ndarray) -> Any:
 def _pick_groups(table: FeatureTable, in_play: np.ndarray, gkey: np.ndarray, kept: np.ndarray, keys: list[Any],
                  labels: list[str], sizes: np.ndarray, alloc: np.ndarray, method: str, seed: int,
                  with_stats: bool) -> tuple[np.ndarray, list[GroupResult]]:
-    from .methods import pick
+    """Run the method on every group: (chosen table rows, one GroupResult per group).
 
+    Groups that need no method (everything or nothing is taken) are settled for all groups at
+    once; groups that are one burst (`--per sequence`) go to methods.pick_bursts together when
+    the method has a batched form; the rest call `pick` group by group. The picks are the same
+    as one `pick` per group (tests/select_reference.py)."""
     order = in_play[np.argsort(gkey[in_play], kind="stable")]
     bounds = np.searchsorted(gkey[order], np.arange(len(keys) + 1))
-    chosen: list[np.ndarray] = []
-    groups: list[GroupResult] = []
-    for g, key in enumerate(keys):
+    glen = np.diff(bounds)
+    gof = np.repeat(np.arange(len(keys)), glen)            # group of each position in `order`
+    kept_o = kept[order]
+    nkeep = np.bincount(gof[kept_o], minlength=len(keys))
+    k = nkeep + np.asarray(alloc, dtype=np.int64)
+    take = np.zeros(len(order), bool)                       # chosen positions in `order`
+    loop = np.ones(len(keys), bool) if with_stats else (k > 0) & (k < glen)
+    if not with_stats:
+        take[(k >= glen)[gof]] = True                       # everything (e.g. one-frame bursts)
+        _pick_bursts(table, order, bounds, gof, kept_o, k, loop, method, take)
+    stats: dict[int, dict[str, Any]] = {}
+    for g in np.flatnonzero(loop).tolist():
         rows = order[bounds[g]:bounds[g + 1]]  # table order = natural path order
-        keep = np.flatnonzero(kept[rows])
-        k = len(keep) + int(alloc[g])
-        if k >= len(rows) and not with_stats:  # everything (e.g. one-frame bursts): no method to run
-            picks = np.arange(len(rows), dtype=np.int64)
-        elif k == 0 and not with_stats:
-            picks = np.zeros(0, np.int64)
-        else:
-            pool = pool_of(table, rows)
-            gs = group_seed(seed, key)
-            picks = np.asarray(pick(pool, k, method, seed=gs, keep=keep if len(keep) else None), dtype=np.int64)
-        chosen.append(rows[picks])
-        st = group_stats(pool, picks, gs) if with_stats and len(picks) else None
-        groups.append(GroupResult(key, labels[g], int(sizes[g]), int(alloc[g]), len(picks) - len(keep), len(keep), st))
-    all_rows = np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, np.int64)
-    return all_rows, groups
+        keep = np.flatnonzero(kept_o[bounds[g]:bounds[g + 1]])
+        pool = pool_of(table, rows)
+        gs = group_seed(seed, keys[g])
+        picks = np.asarray(pick_one(pool, int(k[g]), method, gs, keep), dtype=np.int64)
+        take[bounds[g] + picks] = True
+        if with_stats and len(picks):
+            stats[g] = group_stats(pool, picks, gs)
+    npick = np.bincount(gof[take], minlength=len(keys))
+    groups = [GroupResult(key, label, int(size), int(a), int(p) - int(kc), int(kc), stats.get(g))
+              for g, (key, label, size, a, p, kc)
+              in enumerate(zip(keys, labels, sizes.tolist(), np.asarray(alloc).tolist(), npick.tolist(),
+                               nkeep.tolist()))]
+    return np.sort(order[take]), groups
+
+
+def pick_one(pool: Any, k: int, method: str, seed: int, keep: np.ndarray) -> np.ndarray:
+    """indexer.methods.pick on one group's pool."""
+    from .methods import pick
+
+    return pick(pool, k, method, seed=seed, keep=keep if len(keep) else None)
+
+
+def _pick_bursts(table: FeatureTable, order: np.ndarray, bounds: np.ndarray, gof: np.ndarray, kept_o: np.ndarray,
+                 k: np.ndarray, loop: np.ndarray, method: str, take: np.ndarray) -> None:
+    """The groups of `loop` that are one burst each, all at once (methods.pick_bursts); they
+    are marked in `take` and dropped from `loop`."""
+    from .methods import BURST_METHODS, MAX_BURST, pick_bursts
+
+    if method not in BURST_METHODS or not loop.any():
+        return
+    seq = table.sequence[order]
+    glen = np.diff(bounds)
+    heads = bounds[:-1]
+    same = np.ones(len(order), bool)
+    same[1:] = seq[1:] == seq[:-1]
+    same[heads[glen > 0]] = True
+    broken = np.bincount(gof[~same], minlength=len(glen)) > 0
+    one = loop & ~broken & (glen <= MAX_BURST) & (seq[np.minimum(heads, max(len(seq) - 1, 0))] >= 0)
+    if not one.any():
+        return
+    pos = np.flatnonzero(one[gof])
+    rows = order[pos]
+    starts = np.r_[0, np.cumsum(glen[one])[:-1]]
+    picked = pick_bursts(pool_of(table, rows), starts, k[one], kept_o[pos], method)
+    take[pos[picked]] = True
+    loop &= ~one
 
 
 def _images(db: Database, table: FeatureTable, rows: np.ndarray, gkey: np.ndarray, labels: list[str],

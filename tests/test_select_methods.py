@@ -457,3 +457,70 @@ def test_picks_match_the_recorded_reference() -> None:
     got = {k: ref.digest(v) for k, v in ref.method_cases().items()}
     assert sorted(got) == sorted(want)
     assert [k for k in want if got[k] != want[k]] == []
+
+
+def test_update_min_in_threads_is_the_same_as_in_one() -> None:
+    dist_mod = importlib.import_module("indexer.methods.distance")
+    p = tiny(150_000, seed=3)
+    c = dist_mod.codes(p)
+    out = []
+    for threads in (1, 3):
+        old = dist_mod.THREADS, dist_mod.PARALLEL_ROWS
+        dist_mod.THREADS, dist_mod.PARALLEL_ROWS = threads, 1000
+        try:
+            m = np.full(p.size, 200, np.uint8)
+            assign = np.full(p.size, -1, np.int32)
+            for label, j in enumerate((5, 77_777, 149_999)):
+                dist_mod.update_min(c, c.row(j), m, assign, label)
+            out.append((m, assign))
+        finally:
+            dist_mod.THREADS, dist_mod.PARALLEL_ROWS = old
+    assert np.array_equal(out[0][0], out[1][0]) and np.array_equal(out[0][1], out[1][1])
+    assert out[0][0][77_777] == 0 and out[0][1][77_777] == 1
+
+
+def _burst_groups(seed: int) -> tuple[Pool, np.ndarray]:
+    """One-burst groups of 1-300 frames: near-identical frames (runs collapse), exact repeats
+    (distance 0: the duplicate rule), frames that drift (runs split)."""
+    rng = np.random.default_rng(seed)
+    sizes = np.r_[rng.integers(1, 9, 60), 40, 3, 300, 2]  # 300 drifting frames: > 255 runs
+    parts = []
+    for g, n in enumerate(sizes):
+        kind = g % 3
+        base = rng.integers(0, 2**64, 3, dtype=np.uint64)
+        h = np.repeat(base[None, :], n, axis=0)
+        if kind == 1:
+            h = _flip(rng, h, 1, 3)
+        elif kind == 2:
+            h = _flip(rng, h, 6, 14)
+        b = np.full(n, rng.uniform(10, 240)) + (rng.normal(0, 4, n) if kind else 0)
+        gray = np.full(n, bool(g % 4 == 0))
+        parts.append((h, np.clip(b, 0, 255), gray, np.full(n, g)))
+    h = np.concatenate([x[0] for x in parts])
+    p = Pool(h[:, 0], h[:, 1], h[:, 2], np.concatenate([x[1] for x in parts]), np.zeros(len(h)),
+             np.concatenate([x[2] for x in parts]), np.concatenate([x[3] for x in parts]))
+    return p, np.r_[0, np.cumsum(sizes)[:-1]]
+
+
+@pytest.mark.parametrize("method", ["diverse", "kcenter"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_pick_bursts_is_pick_per_group(method: str, seed: int) -> None:
+    from indexer.methods import pick_bursts
+
+    p, starts = _burst_groups(seed)
+    rng = np.random.default_rng(seed + 10)
+    bounds = np.r_[starts, p.size]
+    keep = rng.random(p.size) < 0.08
+    if seed == 0:
+        keep[bounds[62]:bounds[63]] = False  # the 300-frame burst starts from its central run
+    k = np.array([int(rng.integers(0, bounds[g + 1] - bounds[g] + 2)) + int(keep[bounds[g]:bounds[g + 1]].sum())
+                  for g in range(len(starts))])
+    want = []
+    for g in range(len(starts)):
+        s, e = int(bounds[g]), int(bounds[g + 1])
+        sub = Pool(p.dhash[s:e], p.ahash[s:e], p.phash[s:e], p.brightness[s:e], p.color_variance[s:e],
+                   p.is_gray[s:e], p.sequence[s:e])
+        kk = np.flatnonzero(keep[s:e])
+        want.append(s + pick(sub, int(k[g]), method, seed=g, keep=kk if len(kk) else None))
+    got = pick_bursts(p, starts, k, keep, method)
+    assert got.tolist() == np.sort(np.concatenate(want)).tolist()

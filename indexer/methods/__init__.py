@@ -9,6 +9,9 @@ min(k, n) distinct images of it with one of METHODS and returns their sorted ind
     window   smartdownsample 0.2 rolling window over pHash (window.py)
     random   uniform baseline (random_.py)
 
+`pick_bursts` (bursts.py) gives the same picks as `pick` for many one-burst groups at once
+(`select --per sequence`).
+
 Distances (distance.py) and figures of merit (metrics.py) work from the same arrays.
 """
 from __future__ import annotations
@@ -21,6 +24,7 @@ from . import kcenter as _kcenter
 from . import random_ as _random
 from . import window as _window
 from .buckets import bucket_keys, bucket_meaning
+from .bursts import BURST_METHODS, MAX_BURST, pick_bursts
 from .common import check_k, check_pool, check_seed
 from .distance import distance, hamming, pairwise
 from .metrics import buckets_covered, coverage, hamming_coverage, redundancy
@@ -56,6 +60,6 @@ def pick(pool: Pool, k: int, method: str = "diverse", *, seed: int = 0,
 
 
 __all__ = [
-    "METHODS", "Pool", "bucket_keys", "bucket_meaning", "buckets_covered", "coverage", "distance", "hamming",
-    "hamming_coverage", "pairwise", "pick", "redundancy",
+    "BURST_METHODS", "MAX_BURST", "METHODS", "Pool", "bucket_keys", "bucket_meaning", "buckets_covered", "coverage", "distance", "hamming",
+    "hamming_coverage", "pairwise", "pick", "pick_bursts", "redundancy",
 ]

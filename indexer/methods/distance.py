@@ -19,6 +19,8 @@ triangle inequality holds; kcenter's error bound relies on it), and the maximum 
 """
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -31,6 +33,10 @@ BRIGHTNESS_LEVELS = 48   # brightness 0-255 is quantised to this many steps (one
 GRAY_MISMATCH = 16       # added when one frame is gray and the other is colour
 MAX_DISTANCE = 255       # 3 * 64 + (BRIGHTNESS_LEVELS - 1) + GRAY_MISMATCH
 _CHUNK = 1 << 17         # rows per kernel chunk (measured best: 128k rows, ~1 MB of uint64 temporaries)
+THREADS = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+PARALLEL_ROWS = 1 << 16  # update_min splits pools of this many rows over THREADS threads
+_POOL: ThreadPoolExecutor | None = None
+_POOL_PID = 0
 
 
 @dataclass(frozen=True)
@@ -123,10 +129,36 @@ def update_min(c: Codes, ref: tuple, m: np.ndarray, assign: np.ndarray | None = 
 
     With `assign`, rows whose distance is strictly below their old m get `label` there
     (nearest-centre bookkeeping for clustering). This is the O(n) step every greedy
-    farthest-point loop repeats: 3 XOR + popcount passes and a few uint8 operations.
+    farthest-point loop repeats: 3 XOR + popcount passes and a few uint8 operations. Pools of
+    PARALLEL_ROWS rows or more are cut in THREADS parts done at once (numpy releases the GIL in
+    its loops; every row is computed exactly as in one part).
     """
     n = len(c)
-    ch = min(_CHUNK, max(n, 1))
+    parts = THREADS if n >= PARALLEL_ROWS else 1
+    if parts <= 1:
+        _update_range(c, ref, m, assign, label, 0, n)
+        return
+    edges = [n * i // parts for i in range(parts + 1)]
+    futures = [_executor().submit(_update_range, c, ref, m, assign, label, edges[i], edges[i + 1])
+               for i in range(1, parts)]
+    _update_range(c, ref, m, assign, label, edges[0], edges[1])
+    for f in futures:
+        f.result()
+
+
+def _executor() -> ThreadPoolExecutor:
+    """The helper threads, made on first use (again in a forked child, which has none)."""
+    global _POOL, _POOL_PID
+    if _POOL is None or _POOL_PID != os.getpid():
+        _POOL = ThreadPoolExecutor(max_workers=max(1, THREADS - 1), thread_name_prefix="indexer-distance")
+        _POOL_PID = os.getpid()
+    return _POOL
+
+
+def _update_range(c: Codes, ref: tuple, m: np.ndarray, assign: np.ndarray | None, label: int,
+                  start: int, stop: int) -> None:
+    """update_min on rows start..stop-1."""
+    ch = min(_CHUNK, max(stop - start, 1))
     t64 = np.empty(ch, np.uint64)
     acc = np.empty(ch, np.uint8)
     t8 = np.empty(ch, np.uint8)
@@ -135,8 +167,8 @@ def update_min(c: Codes, ref: tuple, m: np.ndarray, assign: np.ndarray | None = 
     r0, r1, r2 = (np.uint64(ref[0]), np.uint64(ref[1]), np.uint64(ref[2]))
     rq, rg = np.uint8(ref[3]), np.uint8(ref[4])
     h0, h1, h2 = c.h
-    for s in range(0, n, ch):
-        e = min(s + ch, n)
+    for s in range(start, stop, ch):
+        e = min(s + ch, stop)
         L = e - s
         t, a, b, u = t64[:L], acc[:L], t8[:L], u8[:L]
         np.bitwise_xor(h0[s:e], r0, out=t)

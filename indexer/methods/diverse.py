@@ -140,10 +140,9 @@ def _medoids(c: Codes, rows: np.ndarray, sub: Codes, weight: np.ndarray, cells: 
             centre = rows[centres[cell]]
             close = _within_reach(c, centre, rows[cand], made[:t])
             if len(close):
-                clash = _repeats(c, rows[cand], close).any(axis=1)
-                free = rank[~clash[rank]]
-                if len(free):
-                    choice = int(cand[free[0]])
+                free = _first_free(c, rows[cand[rank]], close)
+                if free >= 0:
+                    choice = int(cand[rank[free]])
                 elif not _repeats(c, np.array([centre]), close).any():
                     choice = int(centres[cell])
         out[cell] = choice
@@ -160,6 +159,20 @@ def _within_reach(c: Codes, centre: int, cand: np.ndarray, made: np.ndarray) -> 
     far_d = hamming(c.h[0][centre], c.h[0][cand]).max() + NEAR_DHASH
     mask = (combined(c, centre, made) <= far) | (hamming(c.h[0][centre], c.h[0][made]) <= far_d)
     return made[mask]
+
+
+def _first_free(c: Codes, ranked: np.ndarray, close: np.ndarray) -> int:
+    """Position of the first of `ranked` that repeats none of `close` (-1: all do). Checked in
+    growing blocks, best first: the best candidate is usually free, so most cells compare one
+    row instead of all of them."""
+    lo, step = 0, 1
+    while lo < len(ranked):
+        hi = min(len(ranked), lo + step)
+        clash = _repeats(c, ranked[lo:hi], close).any(axis=1)
+        if not clash.all():
+            return lo + int(np.argmin(clash))
+        lo, step = hi, step * 4
+    return -1
 
 
 def _repeats(c: Codes, a: np.ndarray, b: np.ndarray) -> np.ndarray:
