@@ -24,8 +24,7 @@ INSERT INTO labels_0005 (id, image_id, label, source, confidence, created_at, ra
     SELECT id, image_id, label, source, confidence, created_at, 0 FROM labels;
 DROP TABLE labels;
 ALTER TABLE labels_0005 RENAME TO labels;
-CREATE INDEX labels_label ON labels (label);
-CREATE INDEX labels_image ON labels (image_id, source);
+CREATE INDEX labels_label ON labels (label);  -- (image_id, ...) lookups use the UNIQUE index
 
 -- Ground-truth data sets and human review beat model output.
 INSERT INTO label_sources (source, precedence, description) VALUES

@@ -41,13 +41,15 @@ class Collector:
     def __init__(self, matcher: PathMatcher, writer: ImportWriter | None = None, batch: int | None = None) -> None:
         self.matcher = matcher
         self.writer = writer          # None: keep everything until flush(force=True)
+        self.source = writer.source if writer else ""
+        self.now = writer.now if writer else ""
         self.batch = batch or BATCH
         self.labeled = 0
         self.n_detections = 0
         self.rows = 0
         self.seen: set[int] = set()
         self.ids: list[int] = []
-        self.labels: list[tuple[int, str, float | None, int]] = []
+        self.labels: list[tuple[Any, ...]] = []
         self.detections: list[tuple[Any, ...]] = []
         self.metas: list[tuple[Any, ...]] = []
         self.bad: list[str] = []
@@ -91,32 +93,35 @@ class Collector:
             if not done:
                 self.classes[lab] += 1
             done.add(lab)
-            self.labels.append((image_id, lab, conf, rank))
+            self.labels.append((image_id, lab, self.source, conf, self.now, rank))
 
     def box(self, image_id: int, category: str, conf: float | None, bbox: list[float] | None,
             classification: str | None = None, classification_conf: float | None = None,
             extra: dict[str, Any] | None = None) -> None:
         x, y, w, h = bbox if bbox is not None else (None, None, None, None)
-        self.detections.append((image_id, to_text(category), conf, x, y, w, h, classification, classification_conf,
-                                json.dumps(extra, ensure_ascii=False) if extra else None))
+        self.detections.append((image_id, self.source, to_text(category), conf, x, y, w, h, classification,
+                                classification_conf, json.dumps(extra, ensure_ascii=False) if extra else None))
 
     def meta(self, image_id: int, *, is_empty: int | None = None, location: Any = None, seq_id: Any = None,
              frame_num: Any = None, file_time: Any = None, failure: str | None = None,
              extra: dict[str, Any] | None = None) -> None:
-        self.metas.append((image_id, is_empty, _text(location), _text(seq_id), _int(frame_num), _text(file_time),
+        self.metas.append((image_id, self.source, is_empty, _text(location), _text(seq_id), _int(frame_num), _text(file_time),
                            failure, json.dumps(extra, ensure_ascii=False, default=str) if extra else None))
 
 
 def check_bbox(b: Any) -> list[float] | None:
     """A normalized [x, y, w, h] inside [0, 1] (a hair of rounding allowed), else None."""
-    if not isinstance(b, (list, tuple)) or len(b) != 4:
-        return None
-    try:
-        x, y, w, h = (float(v) for v in b)
-    except (TypeError, ValueError):
-        return None
-    eps = 1e-3
-    if min(x, y, w, h) < -eps or x + w > 1 + eps or y + h > 1 + eps:
+    if type(b) is not list or len(b) != 4:
+        if not isinstance(b, (list, tuple)) or len(b) != 4:
+            return None
+    x, y, w, h = b
+    if not (type(x) is float or type(x) is int) or not (type(y) is float or type(y) is int) \
+            or not (type(w) is float or type(w) is int) or not (type(h) is float or type(h) is int):
+        try:
+            x, y, w, h = (float(v) for v in b)
+        except (TypeError, ValueError):
+            return None
+    if x < -1e-3 or y < -1e-3 or w < -1e-3 or h < -1e-3 or x + w > 1.001 or y + h > 1.001 or x != x or w != w:
         return None
     return [x, y, w, h]
 

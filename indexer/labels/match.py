@@ -44,6 +44,12 @@ class PathMatcher:
         self.counts = MatchCounts()
 
     def match(self, path: str) -> int | None:
+        if self.base is None and "\\" not in path and "./" not in path and "//" not in path \
+                and not path.startswith(("/", "file:")) and path == path.strip():
+            # the common case, fast: a clean relative path naming one indexed file
+            hit = self.by_name.get(path.rpartition("/")[2])
+            if isinstance(hit, int) and (self.full[hit].endswith("/" + path)):
+                return self.ids[hit]
         p = clean(path)
         if not p:
             self.counts.unknown.append(path)
