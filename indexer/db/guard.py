@@ -130,8 +130,9 @@ def is_corruption(exc: BaseException) -> bool:
 
 
 def corruption_error(path: object, exc: BaseException) -> CorruptDatabaseError:
+    detail = " ".join(str(exc).split())  # quick_check's rows can hold newlines: the error stays one line
     return CorruptDatabaseError(
-        f"the index database {path} is damaged ({exc}): restore it from a backup, or rescue what is "
+        f"the index database {path} is damaged ({detail}): restore it from a backup, or rescue what is "
         f"readable with `sqlite3 {path} .recover | sqlite3 rescued.db` and scan again into that")
 
 
