@@ -198,3 +198,26 @@ def replace_labels(db: Database, source: str, rows: Sequence[tuple[int, str, flo
         c.executemany("INSERT INTO labels (image_id, label, source, confidence, created_at, rank) "
                       "VALUES (?, ?, ?, ?, ?, 0)", [(i, lab, source, conf, now) for i, (lab, conf) in given.items()])
     return removed
+
+
+def class_scores(db: Database) -> dict[int, float]:
+    """image_view.class_score of each live image whose class has one (for the report)."""
+    cur = db.conn.cursor()
+    cur.row_factory = None
+    cur.execute("SELECT id, class_score FROM image_view WHERE class_score IS NOT NULL")
+    return dict(cur.fetchall())
+
+
+def report_boxes(db: Database, ids: Sequence[int]) -> dict[int, tuple[tuple[str, float, float, float, float], ...]]:
+    """The boxes to draw on each image's thumbnail: (category, x, y, w, h), normalized, of every
+    detection at or above its import's threshold (ground-truth boxes, without confidence, all)."""
+    out: dict[int, list[tuple[str, float, float, float, float]]] = {}
+    for chunk in _chunks(ids):
+        for i, cat, x, y, w, h in db.conn.execute(
+                "SELECT d.image_id, d.category, d.x, d.y, d.w, d.h FROM detections d "
+                "JOIN label_imports li ON li.source = d.source "
+                "WHERE d.image_id IN (SELECT value FROM json_each(?)) AND d.x IS NOT NULL "
+                "AND (d.conf IS NULL OR d.conf >= COALESCE(li.threshold, 0)) ORDER BY d.image_id, d.id",
+                (json.dumps(chunk),)):
+            out.setdefault(i, []).append((cat, x, y, w, h))
+    return {i: tuple(b) for i, b in out.items()}

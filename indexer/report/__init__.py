@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..db import Database
+from ..db.labels import report_boxes
 from ..scan import root_holding
 from .data import gather
 from .html import render
@@ -52,7 +53,7 @@ def make_report(db: Database, out: str | os.PathLike[str], *, per: str | None = 
                   pairs=pairs, seed=seed or 0)
     shown = data.shown_images()
     thumbs, stats = thumbnails(folder, [(im.id, im.path) for im in shown], px=thumb_size, workers=workers,
-                               progress=progress)
+                               progress=progress, boxes=report_boxes(db, [im.id for im in shown]))
     pngs: list[str] = []
     if png:
         from .plots import write_pngs

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..db import Database
 from ..db import select as q
+from ..db.labels import class_scores, report_boxes
 from ..db.report import ImageRow, image_classes, image_rows
 from ..discover import path_key
 from ..selection import Selection, pool_of, select
@@ -63,7 +64,8 @@ def gather(db: Database, *, per: str | None = None, where: str | None = None, se
     table, _ = load_features(db, None)  # the cache select() just built
     rows = image_rows(db)
     classes = image_classes(db)
-    images = _image_infos(rows, classes, table, everything, members)
+    scores = class_scores(db) if classes else {}
+    images = _image_infos(rows, classes, table, everything, members, scores)
     groups = _groups(everything, images)
     sel = None
     if info is not None and members is not None:
@@ -89,7 +91,7 @@ def _defaults(params: dict[str, Any], per: str | None, where: str | None, burst_
 # -- images ----------------------------------------------------------------------------------------
 
 def _image_infos(rows: dict[int, ImageRow], classes: dict[int, str], table: FeatureTable, everything: Selection,
-                 members: set[int] | None) -> list[ImageInfo]:
+                 members: set[int] | None, scores: dict[int, float] | None = None) -> list[ImageInfo]:
     """The report's images in natural path order, with group, bucket and kept mark."""
     from ..methods import bucket_keys
 
@@ -103,13 +105,14 @@ def _image_infos(rows: dict[int, ImageRow], classes: dict[int, str], table: Feat
         if r is None or int(table.ids[pos]) != im.id:
             continue  # changed under us: leave it out rather than show it wrong
         out.append(_info(r, im.group, int(keys[pos]), None if members is None else im.id in members,
-                         classes.get(im.id)))
+                         classes.get(im.id), (scores or {}).get(im.id)))
     return out
 
 
-def _info(r: ImageRow, group: str, bucket: int, kept: bool | None, label: str | None) -> ImageInfo:
+def _info(r: ImageRow, group: str, bucket: int, kept: bool | None, label: str | None,
+          score: float | None = None) -> ImageInfo:
     return ImageInfo(r.id, r.path, r.rel_path, r.name, group, bucket, kept, r.width, r.height, r.brightness,
-                     r.sharpness, r.is_gray, r.captured_at, label)
+                     r.sharpness, r.is_gray, r.captured_at, label, score)
 
 
 def table_rows(table: FeatureTable, ids: Sequence[int]) -> np.ndarray:

@@ -333,7 +333,8 @@ def _figure(im: ImageInfo, page: Shown, sel: bool, caption: str | None = None, t
         cls.append("ph")
     size = f"{im.width}x{im.height}" if im.width else "size unknown"
     stats = f"brightness {_num(im.brightness)} · sharpness {_num(im.sharpness)} · {size}"
-    extra = [f"class {im.label}"] if im.label is not None else []
+    score = f" {im.score:.2f}" if im.label is not None and im.score is not None else ""
+    extra = [f"class {im.label}{score}"] if im.label is not None else []
     if im.captured_at:
         extra.append(f"taken {_time(im.captured_at)}")
     if t is not None and t.error:
@@ -347,7 +348,7 @@ def _figure(im: ImageInfo, page: Shown, sel: bool, caption: str | None = None, t
     badge = '<span class="badge">kept</span>' if sel and im.kept else ""
     cap = caption if caption is not None else page.name(im)
     if im.label is not None:
-        cap += f'<br><span class="cls">{text(im.label)}</span>'
+        cap += f'<br><span class="cls">{text(im.label)}{score}</span>'
     if t is not None and not t.ok:
         cap += f"<br>{text(t.error or 'no thumbnail')}"
     kept_attr = f' data-kept="{int(bool(im.kept))}"' if sel and im.kept is not None else ""

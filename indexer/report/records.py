@@ -33,6 +33,7 @@ class ImageInfo:
     is_gray: bool
     captured_at: str | None
     label: str | None = None  # the class (image_view.class), when labels were imported
+    score: float | None = None  # the class's score (image_view.class_score), when its source gives one
 
 
 @dataclass(frozen=True)

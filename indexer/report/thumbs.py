@@ -36,12 +36,17 @@ PLACEHOLDERS = {
 }
 
 
+Box = tuple[str, float, float, float, float]  # category, x, y, w, h (normalized, top left origin)
+BOX_COLOURS = {"animal": (46, 204, 64), "person": (255, 65, 54), "human": (255, 65, 54), "vehicle": (0, 116, 217)}
+
+
 @dataclass(frozen=True)
 class ThumbJob:
     id: int
     source: str
     dest: str
     px: int
+    boxes: tuple[Box, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -52,9 +57,10 @@ class ThumbResult:
 
 # -- the worker side (pure: paths in, files and results out) ---------------------------------------
 
-def make_thumbnail(source: str, dest: str, px: int) -> None:
+def make_thumbnail(source: str, dest: str, px: int, boxes: Sequence[Box] = ()) -> None:
     """Reduce-decode `source` (as scan does: never a full decode of a large JPEG), turn it upright,
-    fit it in px x px and write it as a JPEG to `dest` (atomically). Raises on unreadable input."""
+    fit it in px x px, draw `boxes` (detections) on that small copy and write it as a JPEG to
+    `dest` (atomically). The source file is only read. Raises on unreadable input."""
     from PIL import Image, ImageOps
 
     from ..features import reduce_decode
@@ -67,6 +73,8 @@ def make_thumbnail(source: str, dest: str, px: int) -> None:
             if small.mode not in ("RGB", "L"):
                 small = _to_rgb(small)
             small.thumbnail((px, px), Image.Resampling.BILINEAR, reducing_gap=2.0)
+            if boxes:
+                small = _draw_boxes(small, boxes)
             tmp = f"{dest}.{os.getpid()}.tmp"
             try:
                 small.save(tmp, "JPEG", quality=QUALITY)
@@ -75,6 +83,19 @@ def make_thumbnail(source: str, dest: str, px: int) -> None:
                 if os.path.exists(tmp):
                     os.unlink(tmp)
                 raise
+
+
+def _draw_boxes(im: object, boxes: Sequence[Box]) -> object:
+    from PIL import Image, ImageDraw
+
+    assert isinstance(im, Image.Image)
+    im = im.convert("RGB")
+    draw = ImageDraw.Draw(im)
+    w, h = im.size
+    for cat, x, y, bw, bh in boxes:
+        colour = BOX_COLOURS.get(cat, (255, 220, 0))  # annotations of a species: yellow
+        draw.rectangle([x * w, y * h, (x + bw) * w - 1, (y + bh) * h - 1], outline=colour, width=2)
+    return im
 
 
 def _to_rgb(im: object) -> object:
@@ -97,7 +118,7 @@ def make_many(jobs: list[ThumbJob]) -> list[ThumbResult]:
     out = []
     for job in jobs:
         try:
-            make_thumbnail(job.source, job.dest, job.px)
+            make_thumbnail(job.source, job.dest, job.px, job.boxes)
             out.append(ThumbResult(job.id, None))
         except Exception as exc:  # any decoder error is this file's placeholder, not the report's failure
             out.append(ThumbResult(job.id, describe_error(exc)))
@@ -108,10 +129,12 @@ def make_many(jobs: list[ThumbJob]) -> list[ThumbResult]:
 
 def thumbnails(out_dir: str | os.PathLike[str], images: Sequence[tuple[int, str]], *, px: int = 160,
                workers: int | None = None, progress: bool | None = None,
-               min_parallel: int = IN_PROCESS) -> tuple[dict[int, Thumb], ThumbStats]:
+               min_parallel: int = IN_PROCESS, boxes: dict[int, tuple[Box, ...]] | None = None
+               ) -> tuple[dict[int, Thumb], ThumbStats]:
     """A thumbnail (or placeholder) for each (image id, source path), made or reused under
     out_dir/thumbs; {id: Thumb with its src relative to out_dir} and what was done. Fewer than
-    `min_parallel` thumbnails to make are made in this process."""
+    `min_parallel` thumbnails to make are made in this process. Images with `boxes` get them
+    drawn on the thumbnail (its name then carries a digest of the boxes)."""
     if px < 16:
         raise ValueError(f"thumbnail size must be at least 16 px, got {px}")
     started = time.monotonic()
@@ -132,11 +155,13 @@ def thumbnails(out_dir: str | os.PathLike[str], images: Sequence[tuple[int, str]
         except OSError as exc:
             found[image_id] = _placeholder(folder, "unreadable", describe_error(exc))
             continue
-        name = f"{image_id}-{px}-{st.st_size}-{st.st_mtime_ns}.jpg"
+        drawn = (boxes or {}).get(image_id, ())
+        mark = f"-b{_digest(drawn)}" if drawn else ""
+        name = f"{image_id}-{px}-{st.st_size}-{st.st_mtime_ns}{mark}.jpg"
         keep.add(name)
         found[image_id] = Thumb(f"{THUMBS}/{name}", True)
         if name not in existing:
-            jobs.append(ThumbJob(image_id, source, str(folder / name), px))
+            jobs.append(ThumbJob(image_id, source, str(folder / name), px, drawn))
     bar = Progress("thumbnails", enabled=progress)
     bar.set_total(len(jobs))
     try:
@@ -151,6 +176,11 @@ def thumbnails(out_dir: str | os.PathLike[str], images: Sequence[tuple[int, str]
     removed = _prune(folder, existing, keep, px)
     return found, ThumbStats(made, len(found) - made - placeholders, placeholders, removed,
                              round(time.monotonic() - started, 3))
+
+
+def _digest(boxes: tuple[Box, ...]) -> str:
+    import hashlib
+    return hashlib.sha1(repr(boxes).encode("utf-8")).hexdigest()[:10]
 
 
 def _listing(folder: Path) -> set[str]:
@@ -183,7 +213,7 @@ def _prune(folder: Path, existing: set[str], keep: set[str], px: int) -> int:
     for name in existing:
         parts = name.split("-")
         stale = (name.endswith(".tmp")
-                 or (len(parts) == 4 and parts[1] == str(px) and parts[0] in current and name not in keep))
+                 or (len(parts) in (4, 5) and parts[1] == str(px) and parts[0] in current and name not in keep))
         if stale:
             try:
                 (folder / name).unlink()
