@@ -17,9 +17,12 @@ _WHERE = {
     "Database": "db", "Filters": "discover",
     "extract_one": "features", "features_from_file": "features",
     "Features": "records", "ImageResult": "records", "State": "records", "WorkItem": "records",
+    "duplicates": "duplicates", "Duplicates": "duplicates", "DuplicateGroup": "duplicates",
+    "Leakage": "duplicates", "across": "duplicates", "similar": "similar", "SimilarImage": "similar",
+    "move_duplicates": "moves", "undo_moves": "moves",
     "ScanSummary": "scan", "scan": "scan", "status": "status", "watch": "watch",
     **{name: "errors" for name in (
-        "BusyError", "CorruptDatabaseError", "DatabaseError", "ImageLoadingError", "IndexerError", "Interrupted",
+        "BusyError", "CorruptDatabaseError", "DatabaseError", "DuplicatesError", "ImageLoadingError", "IndexerError", "Interrupted",
         "LabelError", "MigrationError", "OutputError", "QueryError", "ReadOnlyError", "ReportError", "RootError",
         "SchemaTooNewError", "SelectionError", "WorkerPoolError")},
 }
@@ -29,7 +32,7 @@ __all__ = sorted(_WHERE)
 
 # Functions named like their modules: `indexer.scan` is the function, the module is
 # sys.modules["indexer.scan"] (importing the module must not replace the package's attribute).
-_SHADOWED = frozenset({"scan", "status", "watch"})
+_SHADOWED = frozenset({"duplicates", "scan", "similar", "status", "watch"})
 
 
 class _Package(types.ModuleType):

@@ -68,3 +68,7 @@ class LabelError(IndexerError):
 
 class WatchError(IndexerError):
     """The file system cannot be watched (inotify limits, an unsupported mount)."""
+
+
+class DuplicatesError(IndexerError):
+    """Duplicates cannot be searched, moved or put back as asked (nothing was moved)."""
