@@ -304,3 +304,9 @@ def nearest(query: int, base: np.ndarray | list[int], k: int, r: int = 64) -> tu
 def brute_pairs(hashes: np.ndarray | list[int], r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The reference: all pairs compared (quadratic). For tests and the benchmark."""
     return _brute_self(_u64(hashes), _check_radius(r))
+
+
+def hamming_rows(hashes: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Differing bits of hashes[i] and hashes[j], elementwise (uint8)."""
+    h = _u64(hashes)
+    return np.bitwise_count(h[i] ^ h[j])
