@@ -230,7 +230,7 @@ def import_file(db: Database, path: str | os.PathLike[str], *, fmt: str = "auto"
     is stored in one transaction; --replace first drops every label, box and fact of the source
     (refused, nothing changed, when no entry of the file names an indexed image)."""
     from . import camtrapdp, coco, md, speciesnet, timelapse
-    from .common import Collector
+    from .common import Collector, read_in_thread
     from .jsonstream import JSONStreamError
     from .match import PathMatcher
 
@@ -259,9 +259,10 @@ def import_file(db: Database, path: str | os.PathLike[str], *, fmt: str = "auto"
             if fmt in ("md", "speciesnet", "coco"):
                 with p.open("r", encoding="utf-8-sig") as f:
                     if fmt == "md":
-                        meta = md.read(f, col, threshold or 0.0, str(p))
+                        meta = read_in_thread(col, lambda: md.read(f, col, threshold or 0.0, str(p)))
                     elif fmt == "speciesnet":
-                        meta = speciesnet.read(f, col, threshold or 0.0, taxon_level, str(p))
+                        meta = read_in_thread(col, lambda: speciesnet.read(f, col, threshold or 0.0, taxon_level,
+                                                                           str(p)))
                     else:
                         meta = coco.read(json.load(f), col, lambda ids: dbl.image_sizes(db, ids), str(p))
             elif fmt == "camtrapdp":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from ..names import to_text
@@ -42,6 +43,7 @@ class Collector:
         self.matcher = matcher
         self.writer = writer          # None: keep everything until flush(force=True)
         self.source = writer.source if writer else ""
+        self.sink: Callable[[tuple[Any, ...]], None] | None = None
         self.now = writer.now if writer else ""
         self.batch = batch or BATCH
         self.labeled = 0
@@ -75,10 +77,15 @@ class Collector:
         return i
 
     def flush(self, force: bool = False) -> None:
-        """Hand the pending rows to the writer (every `batch` images, and at the end)."""
+        """Hand the pending rows to the writer (every `batch` images, and at the end), or to
+        `sink` when a reader thread fills this collector (see read_in_thread)."""
         if self.writer is None or not (force or len(self.ids) >= self.batch):
             return
-        self.writer.write(self.ids, self.labels, self.detections, self.metas)
+        batch = (self.ids, self.labels, self.detections, self.metas)
+        if self.sink is not None:
+            self.sink(batch)
+        else:
+            self.writer.write(*batch)
         self.labeled += len({r[0] for r in self.labels})
         self.n_detections += len(self.detections)
         self.ids, self.labels, self.detections, self.metas = [], [], [], []
@@ -145,3 +152,56 @@ def _int(v: Any) -> int | None:
         return None if v is None or v == "" else int(v)
     except (TypeError, ValueError):
         return None
+
+
+def read_in_thread(col: Collector, read: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run `read` (a streaming reader filling `col`) in a thread while this thread writes its
+    batches: SQLite's inserts release the GIL, so parsing and writing overlap on two cores. The
+    database is only ever touched from this (the calling) thread. Returns what `read` returns;
+    its exception is raised here, after which the caller's transaction rolls back."""
+    import queue
+    import threading
+
+    assert col.writer is not None
+    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def sink(batch: tuple[Any, ...]) -> None:
+        while not stop.is_set():
+            try:
+                q.put(("batch", batch), timeout=0.2)
+                return
+            except queue.Full:
+                continue
+        raise _Stopped
+
+    def run() -> None:
+        try:
+            result = read()
+            col.flush(force=True)
+            q.put(("done", result))
+        except _Stopped:
+            pass
+        except BaseException as exc:  # handed to the writing thread, raised there
+            q.put(("error", exc))
+
+    col.sink = sink
+    t = threading.Thread(target=run, name="label-reader", daemon=True)
+    t.start()
+    try:
+        while True:
+            kind, value = q.get()
+            if kind == "batch":
+                col.writer.write(*value)
+            elif kind == "error":
+                raise value
+            else:
+                return value
+    finally:
+        stop.set()
+        t.join()
+        col.sink = None
+
+
+class _Stopped(Exception):
+    """The writing thread gave up: the reader thread ends quietly."""

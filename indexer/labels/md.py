@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any, TextIO
 
 from ..errors import LabelError
+from ..names import to_text
 from .common import Collector, check_bbox, number
 from .jsonstream import stream_object
 
@@ -68,7 +69,7 @@ def _flush_waiting(waiting: list[tuple[int, dict[str, Any]]], col: Collector, th
 def _categories(value: Any, name: str, key: str) -> dict[str, str]:
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
         raise LabelError(f"{name}: '{key}' is not a map of ids to names")
-    return {str(k): v for k, v in value.items()}
+    return {str(k): to_text(v).strip() for k, v in value.items()}  # clean once: the hot loop trusts them
 
 
 def _image(n: int, im: dict[str, Any], col: Collector, threshold: float, det_cats: dict[str, str],
@@ -89,8 +90,10 @@ def _image(n: int, im: dict[str, Any], col: Collector, threshold: float, det_cat
         if not isinstance(d, dict):
             col.bad.append(f"{im['file']}: detection {k} is not an object")
             continue
-        cat = det_cats.get(str(d.get("category")))
-        conf = number(d.get("conf"))
+        cat = det_cats.get(d.get("category") if type(d.get("category")) is str else str(d.get("category")))
+        conf = d.get("conf")
+        if type(conf) is not float:
+            conf = number(conf)
         if cat is None:
             col.bad.append(f"{im['file']}: detection {k}: unknown category id {d.get('category')!r}")
             continue
@@ -104,12 +107,16 @@ def _image(n: int, im: dict[str, Any], col: Collector, threshold: float, det_cat
                 col.bad.append(f"{im['file']}: detection {k}: box {d['bbox']!r} is not inside [0, 1]")
                 continue
         cls, cls_conf = _top_classification(d.get("classifications"), cls_cats)
-        col.box(i, cat, conf, bbox, cls, cls_conf)
+        col.detections.append((i, col.source, cat, conf, *(bbox or (None, None, None, None)), cls, cls_conf, None))
         if conf >= threshold:
             above.append((conf, cls or cat, cls_conf if cls else conf))
-    above.sort(key=lambda t: -t[0])
-    col.set_labels(i, [(lab, score) for _, lab, score in above] or [("empty", None)])
-    col.meta(i, is_empty=0 if above else 1)
+    if len(above) == 1:  # the common case, without set_labels' checks (the names are clean)
+        col.labels.append((i, above[0][1], col.source, above[0][2], col.now, 0))
+        col.classes[above[0][1]] += 1
+    else:
+        above.sort(key=lambda t: -t[0])
+        col.set_labels(i, [(lab, score) for _, lab, score in above] or [("empty", None)])
+    col.metas.append((i, col.source, 0 if above else 1, None, None, None, None, None, None))
 
 
 def _top_classification(value: Any, cls_cats: dict[str, str]) -> tuple[str | None, float | None]:
