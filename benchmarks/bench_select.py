@@ -11,6 +11,11 @@ frames come in bursts seconds apart, bursts minutes to hours apart. Loading is m
 the algorithm: `cold` is the first select after the images changed (it rebuilds the select cache:
 natural order, sequences, packed feature arrays), `warm` is the load of every select after that;
 the table times whole `select()` calls (warm load, grouping, the method, paths of the picks).
+`--per sequence` makes every burst a group (~222k for 1M rows); it runs for diverse and kcenter,
+the methods that pick all one-burst groups at once (the others still call pick() per group). Where issue 12 sets a goal
+(kcenter <= 2 s and diverse <= 1.5 s for 1,000 of 1M rows, --per sequence <= 3 s), `/goal` is the
+wall time over the goal; `before` runs the same select again in the same run the way it ran
+before (distance passes in one thread; one pick() per group) and says whether the picks match.
 Figures are printed, never asserted: this is not part of the test run.
 """
 from __future__ import annotations
@@ -128,20 +133,71 @@ CASES = (  # (label, select() keyword arguments)
     ("--total {n} --per folder", lambda n: {"total": n, "per": "folder"}),
     ("--target {n} --per folder", lambda n: {"target": n, "per": "folder"}),
 )
+SEQUENCE_CASES = (  # every burst a group: the batched path of methods.pick_bursts
+    ("--target 1 --per sequence", {"target": 1, "per": "sequence"}),
+    ("--target 2 --per sequence", {"target": 2, "per": "sequence"}),
+)
+GOALS = {("kcenter", "--target {n}"): 2.0, ("diverse", "--target {n}"): 1.5,  # issue 12, point 5
+         ("*", "--target 1 --per sequence"): 3.0}
 
 
-def run(db_path: Path, target: int, methods: list[str]) -> None:
-    print(f"{'method':<9}{'case':<28}{'seconds':>9}{'picked':>9}{'RSS MB':>8}{'peak MB':>9}")
+def run(db_path: Path, target: int, methods: list[str], compare: bool) -> None:
+    """Every method and case: wall and CPU seconds of select(), and where the issue sets a goal,
+    the ratio to it. With `compare`, the same call again in the same run with the distance
+    passes in one thread (single-pool cases) or with one pick() per group (--per sequence, the
+    path before the groups were batched), and the ratio of the two."""
+    import importlib
+
+    dist = importlib.import_module("indexer.methods.distance")
+    import indexer.selection as sel_mod
+
+    print(f"{dist.THREADS} distance threads; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"{'method':<9}{'case':<28}{'wall s':>8}{'CPU s':>7}{'goal':>6}{'/goal':>7}{'picked':>9}"
+          f"{'peak MB':>9}{'  before (same run)':<24}")
     with Database(db_path) as db:
         for method in methods:
-            for label, kwargs in CASES:
+            cases = [(label.format(n=target), label, kwargs(target)) for label, kwargs in CASES]
+            if method in ("diverse", "kcenter"):
+                cases += [(label, label, kw) for label, kw in SEQUENCE_CASES]
+            for shown, label, kw in cases:
                 with PeakRSS() as mem:
-                    t0 = time.perf_counter()
-                    result = select(db, method=method, seed=1, **kwargs(target))
-                    total = time.perf_counter() - t0
-                print(f"{method:<9}{label.format(n=target):<28}{total:>9.2f}{len(result.images):>9}"
-                      f"{mem.base / 2**20:>8.0f}{mem.peak / 2**20:>9.0f}", flush=True)
+                    wall, cpu, result = _timed(lambda: select(db, method=method, seed=1, **kw))
+                goal = GOALS.get((method, label)) or GOALS.get(("*", label))
+                line = (f"{method:<9}{shown:<28}{wall:>8.2f}{cpu:>7.2f}{goal or 0:>6.1f}"
+                        f"{(wall / goal if goal else 0):>7.2f}{len(result.images):>9}{mem.peak / 2**20:>9.0f}")
+                if compare and (label == "--target {n}" or "sequence" in label):
+                    line += "  " + _before(db, method, kw, result, wall, dist, sel_mod)
+                print(line, flush=True)
                 del result
+
+
+def _timed(fn):  # (wall, CPU seconds, result)
+    t0, c0 = time.perf_counter(), time.process_time()
+    out = fn()
+    return time.perf_counter() - t0, time.process_time() - c0, out
+
+
+def _before(db, method: str, kw: dict, result, wall: float, dist, sel_mod) -> str:
+    """The same select the way it ran before issue 12 point 5: distance passes in one thread,
+    or one pick() per group for --per sequence. Says whether the picks are the same."""
+    if "per" in kw:
+        saved = sel_mod._pick_bursts
+        sel_mod._pick_bursts = lambda *a, **k: None  # every group through pick(), one by one
+        what = "per-group pick()"
+        try:
+            w, _, old = _timed(lambda: select(db, method=method, seed=1, **kw))
+        finally:
+            sel_mod._pick_bursts = saved
+    else:
+        threads = dist.THREADS
+        dist.THREADS = 1
+        what = "1 thread"
+        try:
+            w, _, old = _timed(lambda: select(db, method=method, seed=1, **kw))
+        finally:
+            dist.THREADS = threads
+    same = "same picks" if old.ids == result.ids else "DIFFERENT picks"
+    return f"{what} {w:.2f} s, x{w / wall:.1f}, {same}"
 
 
 def main() -> None:
@@ -151,6 +207,8 @@ def main() -> None:
     ap.add_argument("--target", type=int, default=1000)
     ap.add_argument("--db", type=Path, default=None, help="reuse or keep the index here")
     ap.add_argument("--methods", default="random,buckets,window,kcenter,diverse")
+    ap.add_argument("--no-compare", action="store_true",
+                    help="skip the same-run comparison with one thread / one pick() per group")
     args = ap.parse_args()
     tmp = None
     if args.db is None:
@@ -180,7 +238,7 @@ def main() -> None:
         del table
     print(f"{n:,} live images; feature arrays {arrays_mb:.0f} MB")
     print("select cache: " + "; ".join(timings))
-    run(args.db, args.target, args.methods.split(","))
+    run(args.db, args.target, args.methods.split(","), not args.no_compare)
     if tmp is not None:
         tmp.cleanup()
 

@@ -128,6 +128,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--scenes-per-camera", type=int, default=500,
                     help="500: 100 cameras for 1M rows; 100: 500 cameras (1000 day/night looks, as many as k)")
     ap.add_argument("--no-coverage", action="store_true", help="skip the (slow, exact) coverage figures")
+    ap.add_argument("--burst-loop", type=int, default=20_000,
+                    help="bursts on which pick() per group is timed against pick_bursts")
     args = ap.parse_args(argv)
 
     t = time.perf_counter()
@@ -179,6 +181,41 @@ def main(argv: list[str] | None = None) -> None:
             return total
         secs, total = timed(run, args.repeat)
         print(f"{method:8} {total:>6} {secs:>8.2f} {secs / args.groups * 1000:>9.1f}", flush=True)
+    bursts(pool, args.burst_loop, args.seed)
+
+
+def bursts(pool: Pool, loop_groups: int, seed: int) -> None:
+    """Every burst its own group (select --per sequence): pick_bursts on all of them at once
+    against one pick() per group on the first `loop_groups` bursts (the rate is compared, per
+    group), and whether the picks are the same there."""
+    seq = pool.sequence
+    starts = np.r_[0, np.flatnonzero(np.diff(seq)) + 1]
+    bounds = np.r_[starts, pool.size]
+    print(f"\n{len(starts):,} one-burst groups (select --per sequence); pick() per group timed on the first "
+          f"{min(loop_groups, len(starts)):,}")
+    print(f"{'method':8} {'k':>3} {'batched s':>10} {'us/group':>9} {'loop us/group':>14} {'speed-up':>9} {'same':>5}")
+    for method in sel.BURST_METHODS:
+        for k in (1, 2):
+            kk = np.full(len(starts), k)
+            keep = np.zeros(pool.size, bool)
+            secs, got = timed(lambda: sel.pick_bursts(fresh(pool), starts, kk, keep, method), 1)
+            G = min(loop_groups, len(starts))
+            t = time.perf_counter()
+            want = []
+            for g in range(G):
+                s, e = int(bounds[g]), int(bounds[g + 1])
+                if k >= e - s:
+                    want.append(np.arange(s, e))
+                    continue
+                p = Pool(pool.dhash[s:e], pool.ahash[s:e], pool.phash[s:e], pool.brightness[s:e],
+                         pool.color_variance[s:e], pool.is_gray[s:e], pool.sequence[s:e])
+                want.append(s + sel.pick(p, k, method, seed=seed + g))
+            loop = (time.perf_counter() - t) / G
+            got = np.asarray(got)
+            same = np.array_equal(got[got < bounds[G]], np.concatenate(want))
+            per = secs / len(starts)
+            print(f"{method:8} {k:>3} {secs:>10.2f} {per * 1e6:>9.1f} {loop * 1e6:>14.1f} {loop / per:>8.0f}x "
+                  f"{'yes' if same else 'NO':>5}", flush=True)
 
 
 if __name__ == "__main__":
