@@ -127,7 +127,8 @@ def select(db: Database, *, target: int | None = None, fraction: float | None = 
            per: str | None = None, balance: bool = False, where: str | None = None, method: str | None = None,
            seed: int | None = None, burst_gap: float | None = None, save: str | None = None,
            extend: str | None = None, exclude_selections: Sequence[str] = (), stats: bool = False,
-           only_ids: Sequence[int] | np.ndarray | None = None) -> Selection:
+           only_ids: Sequence[int] | np.ndarray | None = None, against: str | None = None,
+           min_distance: int | None = None) -> Selection:
     """Choose images from the index; see the README, "Selecting subsets". With `extend`, unset options default to
     those the selection was saved with, and the target counts new images only. `only_ids`
     restricts the candidates to these image ids (the smartdownsample drop-ins use it). A target
@@ -144,7 +145,7 @@ def select(db: Database, *, target: int | None = None, fraction: float | None = 
         q.check_expression(db, per_sql, "--per")
 
     table, notes = load_features(db, opt.burst_gap)
-    cand, kept = _candidates(db, table, saved, exclude_selections, only_ids, notes)
+    cand, kept = _candidates(db, table, saved, exclude_selections, only_ids, notes, against, min_distance)
     offered = int(cand.sum())
     cand, gkey, keys = _filter_and_group(db, table, cand, kept, per_sql, fast, opt.where)
     sizes = np.bincount(gkey[cand & (gkey >= 0)], minlength=len(keys))
@@ -204,7 +205,8 @@ def _options(saved: q.SavedSelection | None, target: int | None, fraction: float
 
 
 def _candidates(db: Database, table: FeatureTable, saved: q.SavedSelection | None, exclude: Sequence[str],
-                only_ids: Sequence[int] | np.ndarray | None, notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+                only_ids: Sequence[int] | np.ndarray | None, notes: list[str], against: str | None = None,
+                min_distance: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(candidates, kept members) as masks over the table, before --where."""
     cand = np.ones(len(table), bool)
     if only_ids is not None:
@@ -223,7 +225,29 @@ def _candidates(db: Database, table: FeatureTable, saved: q.SavedSelection | Non
         if gone:
             notes.append(f"{gone} images of {saved.name!r} are no longer in the index (missing or failed); "
                          "they stay members but are not listed")
+    if against is not None:
+        _against(db, table, cand, against, min_distance, notes)
     return cand, kept
+
+
+def _against(db: Database, table: FeatureTable, cand: np.ndarray, name: str, min_distance: int | None,
+             notes: list[str]) -> None:
+    """--against NAME (a test set): leave out its members, every candidate at most min_distance pHash
+    bits from one of them (default: the duplicates bound) and every frame of a burst that has one."""
+    from .duplicates import DEFAULT_MAX_DISTANCE, near_members
+    sel = q.get_selection(db, name)
+    if sel is None:
+        raise SelectionError(f"no saved selection named {name!r} to select against (see `indexer selections`)")
+    bits = DEFAULT_MAX_DISTANCE["phash"] if min_distance is None else min_distance
+    if isinstance(bits, bool) or not 0 <= int(bits) <= 64:
+        raise SelectionError(f"--min-distance must be from 0 to 64 bits, not {min_distance}")
+    members = table.positions(q.member_ids(db, sel.id))
+    cand[members] = False
+    near = near_members(table.phash, table.sequence, np.flatnonzero(cand), members, int(bits))
+    cand[near] = False
+    if len(near):
+        notes.append(f"--against {name}: {len(near)} images within {bits} pHash bits of one of its {len(members)} "
+                     "members, or in a burst with one, are left out")
 
 
 def _store(db: Database, saved: q.SavedSelection | None, save: str | None, opt: _Options, new_ids: list[int],

@@ -301,3 +301,23 @@ def test_real_photos_and_their_copies(shared_samples: Path, tmp_path: Path, runn
     doc = _json(runner, db)
     assert sorted(sorted(_names(g)) for g in doc["groups"]) == sorted(
         sorted([p.name, f"{p.stem}_q60.jpg", f"{p.stem}_crop.jpg"]) for p in photos)
+
+
+def test_select_against_a_test_set(runner: CliRunner, planted: Path, db_path: Path) -> None:
+    _scan(runner, planted, db_path)
+    saved = runner.invoke(cli, ["select", "--db", str(db_path), "--target", "1", "--where", "name = 'a.JPG'",
+                                "--save", "test", "-q"])
+    assert saved.exit_code == 0, saved.output
+    r = runner.invoke(cli, ["select", "--db", str(db_path), "--target", "100", "--against", "test"])
+    assert r.exit_code == 0, r.output
+    picked = {Path(p).name for p in r.stdout.splitlines()}
+    assert not picked & {"a.JPG", "a_q60.JPG", "a_half.JPG", "a_crop.JPG", "a_noexif.JPG"}  # near copies
+    assert not picked & {"b.JPG", "c.JPG"}  # the same burst as a.JPG (one EXIF time in cam01)
+    assert "b_copy.JPG" in picked and "--against test:" in r.stderr
+    wide = runner.invoke(cli, ["select", "--db", str(db_path), "--target", "100", "--against", "test",
+                               "--min-distance", "0", "-q"])
+    assert wide.exit_code == 0 and "a_noexif.JPG" not in wide.stdout  # 0 bits: the same pHash
+    _one_line_error(runner.invoke(cli, ["select", "--db", str(db_path), "--target", "3", "--against", "nope"]),
+                    "no saved selection named 'nope'")
+    _one_line_error(runner.invoke(cli, ["select", "--db", str(db_path), "--target", "3", "--against", "test",
+                                        "--min-distance", "80"]), "0 to 64")

@@ -41,6 +41,11 @@ PER_HELP = "Group by a column of image_view (folder, class, root, sequence ...),
                    "(indexed since it was saved); --target etc. count the new images.")
 @click.option("--only-new", is_flag=True, help="With --extend: output only the images added now.")
 @click.option("--exclude-selection", multiple=True, metavar="NAME", help="Leave out the members of NAME (repeatable).")
+@click.option("--against", metavar="NAME",
+              help="Never pick a member of saved selection NAME (a test set), an image within --min-distance of one, "
+                   "or a frame of a burst that has one.")
+@click.option("--min-distance", type=int, default=None, metavar="BITS",
+              help="With --against: images at most this many pHash bits from a member are left out [default: 6].")
 @click.option("--stats", is_flag=True, help="Diversity figures against a random subset (stderr, or in the JSON).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="paths", show_default=True,
               help="Absolute paths one per line, CSV, or JSON.")
@@ -56,6 +61,7 @@ PER_HELP = "Group by a column of image_view (folder, class, root, sequence ...),
 def select_cmd(db_path: Path | None, target: int | None, fraction: float | None, total: int | None, balance: bool,
                per: str | None, where: str | None, method: str | None, seed: int | None, burst_gap: float | None,
                save: str | None, extend: str | None, only_new: bool, exclude_selection: tuple[str, ...],
+               against: str | None, min_distance: int | None,
                stats: bool, fmt: str, output: Path | None, copy_to: Path | None, link_to: Path | None,
                symlink_to: Path | None, quiet: bool) -> None:
     """Choose a diverse subset of the indexed images, per group, from the stored features.
@@ -73,6 +79,8 @@ def select_cmd(db_path: Path | None, target: int | None, fraction: float | None,
         raise click.UsageError("--balance goes with --total N")
     if save and extend:
         raise click.UsageError("--save and --extend cannot be combined (--extend stores into NAME)")
+    if min_distance is not None and against is None:
+        raise click.UsageError("--min-distance goes with --against NAME")
     if only_new and not extend:
         raise click.UsageError("--only-new goes with --extend NAME")
     dests = [(m, d) for m, d in (("copy", copy_to), ("link", link_to), ("symlink", symlink_to)) if d is not None]
@@ -91,7 +99,8 @@ def select_cmd(db_path: Path | None, target: int | None, fraction: float | None,
                 "index the copies; choose a folder outside the archive")
         result = select(db, target=target, fraction=fraction, total=total, per=per, balance=balance, where=where,
                         method=method, seed=seed, burst_gap=burst_gap, save=save, extend=extend,
-                        exclude_selections=exclude_selection, stats=stats)
+                        exclude_selections=exclude_selection, stats=stats, against=against,
+                        min_distance=min_distance)
     if only_new:
         result = dataclasses.replace(result, images=[im for im in result.images if im.new])
     if output is not None:
