@@ -131,6 +131,7 @@ def _medoids(c: Codes, rows: np.ndarray, sub: Codes, weight: np.ndarray, cells: 
     made = np.empty(len(keep) + count, np.int64)      # pool rows of the picks so far
     made[:len(keep)] = keep
     t = len(keep)
+    alone = True
     for cell in range(count):
         mem = order[bounds[cell]:bounds[cell + 1]]
         cand, cost = _medoid_costs(sub, weight, mem, rng)
@@ -140,7 +141,8 @@ def _medoids(c: Codes, rows: np.ndarray, sub: Codes, weight: np.ndarray, cells: 
             centre = rows[centres[cell]]
             close = _within_reach(c, centre, rows[cand], made[:t])
             if len(close):
-                free = _first_free(c, rows[cand[rank]], close)
+                free = _first_free(c, rows[cand[rank]], close, alone)
+                alone = free == 0   # the best was free: try it alone in the next cell too
                 if free >= 0:
                     choice = int(cand[rank[free]])
                 elif not _repeats(c, np.array([centre]), close).any():
@@ -161,18 +163,18 @@ def _within_reach(c: Codes, centre: int, cand: np.ndarray, made: np.ndarray) -> 
     return made[mask]
 
 
-def _first_free(c: Codes, ranked: np.ndarray, close: np.ndarray) -> int:
-    """Position of the first of `ranked` that repeats none of `close` (-1: all do). Checked in
-    growing blocks, best first: the best candidate is usually free, so most cells compare one
-    row instead of all of them."""
-    lo, step = 0, 1
-    while lo < len(ranked):
-        hi = min(len(ranked), lo + step)
-        clash = _repeats(c, ranked[lo:hi], close).any(axis=1)
-        if not clash.all():
-            return lo + int(np.argmin(clash))
-        lo, step = hi, step * 4
-    return -1
+def _first_free(c: Codes, ranked: np.ndarray, close: np.ndarray, alone: bool) -> int:
+    """Position of the first of `ranked` that repeats none of `close` (-1: all do). With
+    `alone`, the best candidate is checked alone first: where picks are sparse it is usually
+    free, and the cell compares one row instead of all of them (where they are dense, the
+    caller stops asking, and all rows are compared in one go)."""
+    if alone and not _repeats(c, ranked[:1], close).any():
+        return 0
+    if not alone:
+        clash = _repeats(c, ranked, close).any(axis=1)
+        return int(np.argmin(clash)) if not clash.all() else -1
+    clash = _repeats(c, ranked[1:], close).any(axis=1)
+    return 1 + int(np.argmin(clash)) if not clash.all() else -1
 
 
 def _repeats(c: Codes, a: np.ndarray, b: np.ndarray) -> np.ndarray:
