@@ -110,10 +110,18 @@ class _Buckets:
             return np.empty(0, np.int64), np.empty(0, np.int64)
         c = c[hit]
         st = self.starts[probe[hit]]
-        total = int(c.sum())
-        ends = np.cumsum(c)
-        offs = np.repeat(st - ends + c, c) + np.arange(total, dtype=np.int64)
-        return np.repeat(rows[hit], c), (offs if positions else self.order[offs])
+        multi = np.flatnonzero(c > 1)
+        if len(multi):  # buckets of several hashes: expand; most buckets hold one (fast path)
+            cm = c[multi]
+            total = int(cm.sum())
+            ends = np.cumsum(cm)
+            offs = np.repeat(st[multi] - ends + cm, cm) + np.arange(total, dtype=np.int64)
+            one = c == 1
+            q_rows = np.concatenate([rows[hit[one]], np.repeat(rows[hit[multi]], cm)])
+            offs = np.concatenate([st[one], offs])
+        else:
+            q_rows, offs = rows[hit], st
+        return q_rows, (offs if positions else self.order[offs])
 
 
 def _verify(a: np.ndarray, b: np.ndarray, i: np.ndarray, j: np.ndarray, r: int
