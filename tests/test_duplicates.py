@@ -321,3 +321,20 @@ def test_select_against_a_test_set(runner: CliRunner, planted: Path, db_path: Pa
                     "no saved selection named 'nope'")
     _one_line_error(runner.invoke(cli, ["select", "--db", str(db_path), "--target", "3", "--against", "test",
                                         "--min-distance", "80"]), "0 to 64")
+
+
+def test_report_sections(runner: CliRunner, planted: Path, db_path: Path, tmp_path: Path) -> None:
+    import re
+    _scan(runner, planted, db_path)
+    out = tmp_path / "report"
+    r = runner.invoke(cli, ["report", "--db", str(db_path), "--out", str(out), "--duplicates", "--keep", "sharpest",
+                            "--across", "folder = 'cam01'", "folder = 'cam02'", "-q", "--workers", "1"])
+    assert r.exit_code == 0, r.output
+    page = (out / "index.html").read_text()
+    dup = page[page.index('<section id="duplicates"'):page.index('<section id="leakage"')]
+    assert 'data-groups="2" data-redundant="5"' in dup and "kept by" in dup and "sharpest" in dup
+    kept = re.findall(r'<figure class="k" data-id="(\d+)" data-kept="1">', dup)
+    assert len(kept) == 2
+    srcs = re.findall(r'<img src="([^"]+)"', dup)
+    assert len(srcs) == 7 and all((out / s).is_file() for s in srcs)
+    assert '<section id="leakage" data-pairs="5">' in page

@@ -39,11 +39,19 @@ if TYPE_CHECKING:
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Thumbnail processes [default: number of cores].")
 @click.option("--png", is_flag=True, help="Also write smartdownsample-style PNG charts (needs indexer[plots]).")
+@click.option("--duplicates", "dups", is_flag=True,
+              help="Add the groups of near copies, the kept image of each marked (as `indexer duplicates`).")
+@click.option("--max-distance", type=int, default=None, metavar="BITS",
+              help="With --duplicates or --across: the bound in pHash bits [default: 6].")
+@click.option("--keep", default=None, metavar="RULE[,RULE]", help="With --duplicates: the keep rules [default: largest].")
+@click.option("--across", nargs=2, default=None, metavar="A B",
+              help="Add a leakage section: near pairs between A and B (saved selections, folders or SQL).")
 @quiet_option
 def report_cmd(db_path: Path | None, out: Path, per: str | None, where: str | None, selection: str | None,
                target: int | None, fraction: float | None, total: int | None, balance: bool, method: str | None,
                seed: int | None, burst_gap: float | None, pairs: int, thumb_size: int, workers: int | None,
-               png: bool, quiet: bool) -> None:
+               png: bool, dups: bool, max_distance: int | None, keep: str | None, across: tuple[str, str] | None,
+               quiet: bool) -> None:
     """Write a report of the index (and a selection) that opens in any browser from disk.
 
     \b
@@ -58,7 +66,9 @@ def report_cmd(db_path: Path | None, out: Path, per: str | None, where: str | No
         summary = make_report(db, out, per=per, where=where, selection=selection, target=target, fraction=fraction,
                               total=total, balance=balance, method=method, seed=seed, burst_gap=burst_gap,
                               pairs=pairs, thumb_size=thumb_size, workers=workers, png=png,
-                              progress=False if quiet else None)
+                              progress=False if quiet else None,
+                              duplicates={"max_distance": max_distance, "keep": keep, "where": where} if dups else None,
+                              across={"a": across[0], "b": across[1], "max_distance": max_distance} if across else None)
     click.echo(summary.index)
     if not quiet:
         _summary(summary)

@@ -36,7 +36,8 @@ def make_report(db: Database, out: str | os.PathLike[str], *, per: str | None = 
                 selection: str | None = None, target: int | None = None, fraction: float | None = None,
                 total: int | None = None, balance: bool = False, method: str | None = None,
                 seed: int | None = None, burst_gap: float | None = None, pairs: int = 24, thumb_size: int = 160,
-                workers: int | None = None, png: bool = False, progress: bool | None = None) -> ReportSummary:
+                workers: int | None = None, png: bool = False, progress: bool | None = None,
+                duplicates: dict[str, Any] | None = None, across: dict[str, Any] | None = None) -> ReportSummary:
     """Write out/index.html (and out/thumbs/, and with `png` the PNG charts) for the images of
     the index matching `where`, grouped by `per`, showing saved selection `selection` or one made
     now with target/fraction/total (balance, method, seed), or no selection."""
@@ -52,15 +53,22 @@ def make_report(db: Database, out: str | os.PathLike[str], *, per: str | None = 
     data = gather(db, per=per, where=where, selection=selection, select_options=options, burst_gap=burst_gap,
                   pairs=pairs, seed=seed or 0)
     shown = data.shown_images()
-    thumbs, stats = thumbnails(folder, [(im.id, im.path) for im in shown], px=thumb_size, workers=workers,
-                               progress=progress, boxes=report_boxes(db, [im.id for im in shown]))
+    wanted = [(im.id, im.path) for im in shown]
+    dups = None
+    if duplicates is not None or across:  # the duplicates and leakage sections (report/duplicates.py)
+        from .duplicates import gather as gather_duplicates
+        dups = gather_duplicates(db, duplicates, across)
+        have = {i for i, _ in wanted}
+        wanted += [(i, p) for i, p in dups.images() if i not in have]
+    thumbs, stats = thumbnails(folder, wanted, px=thumb_size, workers=workers,
+                               progress=progress, boxes=report_boxes(db, [i for i, _ in wanted]))
     pngs: list[str] = []
     if png:
         from .plots import write_pngs
 
         pngs = write_pngs(data, thumbs, folder)
     index = folder / INDEX
-    _write_atomic(index, render(data, thumbs, pngs))
+    _write_atomic(index, render(data, thumbs, pngs, dups.sections(thumbs) if dups is not None else ()))
     groups_kept = sum(g.kept for g in data.groups) if data.selection else None
     return ReportSummary(str(index), data.overview.images, len(data.groups), groups_kept, stats, pngs,
                          round(time.monotonic() - started, 3), data.notes)

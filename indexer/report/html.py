@@ -96,11 +96,11 @@ class Shown:
         return text(self.names.get(shown, shown))
 
 
-def render(data: ReportData, thumbs: dict[int, Thumb], pngs: Sequence[str] = ()) -> str:
-    """The whole page as one string."""
+def render(data: ReportData, thumbs: dict[int, Thumb], pngs: Sequence[str] = (), extra: Sequence[str] = ()) -> str:
+    """The whole page as one string; `extra` sections (duplicates, leakage) go after the outliers."""
     page = Shown(thumbs, {})
     body = [_header(data), "<main>", _nav(data, bool(pngs)), _notes(data.notes), _overview(data),
-            _selection(data), _groups(data, page), _pairs(data, page), _outliers(data, page),
+            _selection(data), _groups(data, page), _pairs(data, page), _outliers(data, page), *extra,
             _pngs(pngs), "</main>"]
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
