@@ -338,3 +338,29 @@ def test_report_sections(runner: CliRunner, planted: Path, db_path: Path, tmp_pa
     srcs = re.findall(r'<img src="([^"]+)"', dup)
     assert len(srcs) == 7 and all((out / s).is_file() for s in srcs)
     assert '<section id="leakage" data-pairs="5">' in page
+
+
+def test_a_move_stopped_half_way_leaves_a_true_manifest(runner: CliRunner, planted: Path, db_path: Path,
+                                                         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import indexer.moves as moves
+    from indexer.errors import DuplicatesError
+    _scan(runner, planted, db_path)
+    real, calls = moves._move_file, []
+
+    def third_fails(src: str, dest: str) -> None:
+        calls.append(src)
+        if len(calls) == 3:
+            raise DuplicatesError("disk full (simulated)")
+        real(src, dest)
+
+    monkeypatch.setattr(moves, "_move_file", third_fails)
+    man = tmp_path / "m.csv"
+    r = runner.invoke(cli, ["duplicates", "--db", str(db_path), "--move-to", str(tmp_path / "d"), "--manifest", str(man)])
+    assert r.exit_code == 1 and "disk full" in r.output
+    rows = list(csv.DictReader(man.open()))
+    assert len(rows) == 2 and all(Path(x["to"]).exists() and not Path(x["from"]).exists() for x in rows)
+    assert _rows(db_path, "SELECT COUNT(*) FROM moves") == [(2,)]
+    monkeypatch.setattr(moves, "_move_file", real)
+    u = runner.invoke(cli, ["duplicates", "--db", str(db_path), "--undo", str(man)])
+    assert u.exit_code == 0 and "put back 2 files" in u.stderr
+    assert _rows(db_path, "SELECT COUNT(*) FROM images WHERE state = 'missing'") == [(0,)]
