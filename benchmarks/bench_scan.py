@@ -14,7 +14,8 @@ decode for two rounds):
     indexer.features.reduce_decode (the scan's own draft request) and loaded;
 (b) `python -m indexer scan ROOT --db FRESH --workers W --quiet --json` in a subprocess: images/s
     from its wall time (interpreter start included) and the images_per_s it reports;
-(c) their ratio (goal: scan >= 80% of bare decode);
+(c) their ratio by wall time and by CPU time (all processes), goal: scan >= 90% of bare decode;
+    the machine is shared, so several rounds are run and the spread (min-max) printed beside the mean;
 (d) an unchanged re-scan of the same archive into the last scan's database, files/s;
 (e) peak RSS of the scan parent and of its largest worker: the scan runs under a tiny wrapper
     that runs `indexer` as `python -m indexer` would and then reads getrusage(RUSAGE_SELF) and
@@ -43,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import make_archive  # noqa: E402  (a sibling script, not a package)
 
 CHUNK = 8  # files per task, as indexer.pipeline
-GOAL_RATIO = 0.80
+GOAL_RATIO = 0.90
 DEFAULT_WORKDIR = "/tmp/indexer-bench"
 
 # Runs `indexer` exactly as `python -m indexer` does, then reports on stderr the peak RSS (KiB) and
@@ -185,6 +186,10 @@ def _row(label: str, cells: Sequence[str], mean: str = "", note: str = "") -> st
     return f"{label:<40}{cols}{mean:>12}  {note}".rstrip()
 
 
+def _spread(values: Sequence[float]) -> str:
+    return f"spread {min(values):.0%}-{max(values):.0%}"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("n", nargs="?", type=int, default=2000, help="images in the archive [2000]")
@@ -252,8 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     print(_row("(b) scan, images/s by wall time", _fmt(wall), f"{mean(wall):.1f}", "subprocess, startup included"))
     print(_row("    scan, reported images_per_s", _fmt(reported), f"{mean(reported):.1f}"))
     print(_row("    scan wall s / reported elapsed_s", [f"{r.wall_s:.2f}/{r.elapsed_s:.2f}" for r in scans]))
-    print(_row("(c) ratio scan / bare (wall time)", [f"{w / b:.0%}" for w, b in zip(wall, bare)],
-               f"{ratio_wall:.0%}", f"goal >= {GOAL_RATIO:.0%}: {ok(ratio_wall)}"))
+    walls = [w / b for w, b in zip(wall, bare)]
+    print(_row("(c) ratio scan / bare (wall time)", [f"{r:.0%}" for r in walls],
+               f"{ratio_wall:.0%}", f"goal >= {GOAL_RATIO:.0%}: {ok(ratio_wall)}; {_spread(walls)}"))
     print(_row("    ratio scan / bare (reported rate)", [f"{w / b:.0%}" for w, b in zip(reported, bare)],
                f"{ratio_own:.0%}", f"goal >= {GOAL_RATIO:.0%}: {ok(ratio_own)}"))
     bare_ms = [1000 * c / n for c in decode_cpu]
@@ -261,8 +267,10 @@ def main(argv: list[str] | None = None) -> int:
     print(_row("    CPU ms/image, bare decode (all procs)", _fmt(bare_ms, 2), f"{mean(bare_ms):.2f}"))
     print(_row("    CPU ms/image, scan parent + workers", _fmt(scan_ms, 2), f"{mean(scan_ms):.2f}",
                "parent " + "/".join(f"{1000 * r.parent_cpu_s / n:.2f}" for r in scans)))
-    print(_row("    CPU ratio bare / scan", [f"{b / s:.0%}" for b, s in zip(bare_ms, scan_ms)],
-               f"{mean(bare_ms) / mean(scan_ms):.0%}", "the ratio on an idle machine, roughly"))
+    cpus = [b / s for b, s in zip(bare_ms, scan_ms)]
+    ratio_cpu = mean(bare_ms) / mean(scan_ms)
+    print(_row("(c) ratio scan / bare (CPU time)", [f"{r:.0%}" for r in cpus], f"{ratio_cpu:.0%}",
+               f"goal >= {GOAL_RATIO:.0%}: {ok(ratio_cpu)}; {_spread(cpus)}; the wall ratio on an idle machine"))
     print(_row("(d) unchanged re-scan, files/s by wall", _fmt(re_wall, 0), f"{mean(re_wall):.0f}",
                f"{n} unchanged, startup included"))
     print(_row("    unchanged re-scan, files/s reported", _fmt(re_own, 0), f"{mean(re_own):.0f}", "n / elapsed_s"))

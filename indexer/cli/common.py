@@ -84,5 +84,19 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def sources_note(sources: dict[str, int]) -> str | None:
+    """What a command that compares features says about where they came from (Database.features_sources):
+    nothing when every image was measured by the draft decode (the default)."""
+    thumbs = sources.get("exif-thumbnail", 0)
+    if not thumbs:
+        return None
+    draft = sum(n for s, n in sources.items() if s != "exif-thumbnail")
+    if not draft:
+        return "the features of every image come from its embedded EXIF thumbnail (scan --exif-thumbnails)"
+    return (f"features of {thumbs} images come from their embedded EXIF thumbnail and of {draft} from the draft "
+            "decode: hashes compared across the two sources differ by a few bits more than within one "
+            "(an index scanned with one setting compares like with like)")
+
+
 def echo_err(message: str) -> None:
     click.echo(message, err=True)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from . import cli
-from .common import FORMATS, METHOD_NAMES, db_option, echo_err, open_db
+from .common import FORMATS, METHOD_NAMES, db_option, echo_err, open_db, sources_note
 
 if TYPE_CHECKING:
     from ..selection import Selection
@@ -101,6 +101,7 @@ def select_cmd(db_path: Path | None, target: int | None, fraction: float | None,
                         method=method, seed=seed, burst_gap=burst_gap, save=save, extend=extend,
                         exclude_selections=exclude_selection, stats=stats, against=against,
                         min_distance=min_distance)
+        source_note = sources_note(db.features_sources())
     if only_new:
         result = dataclasses.replace(result, images=[im for im in result.images if im.new])
     if output is not None:
@@ -109,6 +110,8 @@ def select_cmd(db_path: Path | None, target: int | None, fraction: float | None,
     else:
         write_listing(result, fmt, sys.stdout)
     if not quiet:
+        if source_note:
+            echo_err(f"note: {source_note}")
         _report(result, stats and fmt != "json")
     if dests:
         _materialize(result, *dests[0], quiet)

@@ -430,6 +430,16 @@ class Database:
             out.append(d)
         return out
 
+    def features_sources(self) -> dict[str, int]:
+        """Indexed images by the source of their features ('draft', 'exif-thumbnail'); {} for an
+        index older than schema 0004 opened read-only (all of it is 'draft')."""
+        try:
+            rows = self.conn.execute("SELECT features_source, COUNT(*) FROM images WHERE state = 'indexed' "
+                                     "AND features_source IS NOT NULL GROUP BY 1 ORDER BY 1")
+            return {str(source): int(n) for source, n in rows}
+        except sqlite3.OperationalError:
+            return {}
+
     def failed_files(self) -> list[dict[str, Any]]:
         rows = self.conn.execute(
             "SELECT path, error, attempts, indexed_at FROM image_files WHERE state = 'failed' ORDER BY root, rel_path"
