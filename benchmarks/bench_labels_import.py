@@ -1,7 +1,7 @@
 """Time `indexer labels import` of a MegaDetector batch output file of 1,000,000 images with
 1,500,000 boxes into an index of those images, and its peak memory.
 
-    python benchmarks/bench_labels_import.py [--images 1000000] [--workdir /tmp/indexer-bench]
+    python benchmarks/bench_labels_import.py [--images 1000000] [--workdir /tmp/indexer-bench] [--reuse]
 
 The index is built without images (rows straight into the real schema), 100 camera folders of
 10,000 frames; the MD file (format 1.4, animal/person/vehicle, a species classification on
@@ -17,6 +17,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -81,21 +82,25 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--images", type=int, default=1_000_000)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/indexer-bench"))
+    ap.add_argument("--reuse", action="store_true", help="Reuse the index and MD file of an earlier run.")
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
         child(*a.child)
         return
     a.workdir.mkdir(parents=True, exist_ok=True)
-    db_path, md_path = a.workdir / f"labels-{a.images}.db", a.workdir / f"md-{a.images}.json"
+    base, md_path = a.workdir / f"labels-{a.images}.base.db", a.workdir / f"md-{a.images}.json"
+    db_path = a.workdir / f"labels-{a.images}.db"
     print(f"load average before: {os.getloadavg()[0]:.2f}")
-    for p in (db_path, md_path):
-        p.unlink(missing_ok=True)
-    t = time.perf_counter()
-    build_index(db_path, a.images)
-    boxes = write_md(md_path, a.images)
-    print(f"made an index of {a.images:,} images and an MD file of {boxes:,} boxes "
-          f"({md_path.stat().st_size / 2**20:.0f} MB) in {time.perf_counter() - t:.0f} s")
+    if not (a.reuse and base.exists() and md_path.exists()):
+        for p in (base, md_path):
+            p.unlink(missing_ok=True)
+        t = time.perf_counter()
+        build_index(base, a.images)
+        boxes = write_md(md_path, a.images)
+        print(f"made an index of {a.images:,} images and an MD file of {boxes:,} boxes "
+              f"({md_path.stat().st_size / 2**20:.0f} MB) in {time.perf_counter() - t:.0f} s")
+    shutil.copyfile(base, db_path)  # every run imports into the same fresh index
     out = subprocess.run([sys.executable, __file__, "--child", str(db_path), str(md_path)], capture_output=True,
                          text=True, check=True)
     r = json.loads(out.stdout.strip().splitlines()[-1])

@@ -17,7 +17,8 @@ TAXON_LEVELS = ("common", "species", "genus", "family", "order", "class")
 
 @cli.group("labels")
 def labels_group() -> None:
-    """Fill the labels table that `--per class` and `--where "class = ..."` read."""
+    """Fill the labels table that `--per class` and `--where "class = ..."` read, from folders or the
+    field's files (MegaDetector, SpeciesNet, COCO, Camtrap DP, Timelapse); export subsets in them."""
 
 
 @labels_group.command("from-folders")

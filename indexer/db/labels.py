@@ -89,7 +89,7 @@ def import_writer(db: Database, source: str, replace: bool) -> Iterator[ImportWr
     size = db.conn.execute("PRAGMA cache_size").fetchone()[0]
     fk = db.conn.execute("PRAGMA foreign_keys").fetchone()[0]
     db.conn.execute("PRAGMA cache_size = -131072")  # 128 MB: a million-image import spills less
-    # every image id written comes from the live index read in this same transaction's connection
+    # every image id written comes from the live index read inside this same transaction
     # (PathMatcher), so the per-row foreign-key lookups (a fifth of the time) are skipped
     db.conn.execute("PRAGMA foreign_keys = OFF")
     try:

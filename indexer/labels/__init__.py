@@ -252,8 +252,8 @@ def import_file(db: Database, path: str | os.PathLike[str], *, fmt: str = "auto"
         raise LabelError(f"bad label source {source!r}: lower-case letters, digits, '-' and '_'")
     if fmt in ("md", "speciesnet") and threshold is None:
         threshold = md.DEFAULT_THRESHOLD
-    matcher = PathMatcher(db, root)
     with dbl.import_writer(db, source, replace) as writer:
+        matcher = PathMatcher(db, root)  # inside the transaction: the ids it gives stay live until COMMIT
         col = Collector(matcher, writer)
         try:
             if fmt in ("md", "speciesnet", "coco"):
