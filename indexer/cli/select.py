@@ -1,4 +1,4 @@
-"""`indexer select`, `selections`, `buckets` and `labels`."""
+"""`indexer select`, `selections` and `buckets` (`labels` is in cli/labels.py)."""
 from __future__ import annotations
 
 import dataclasses
@@ -234,74 +234,3 @@ def buckets_cmd(db_path: Path | None, per: str | None, where: str | None, as_jso
                 click.echo(f"  {b.key:>2}  {b.count:>8}  {b.meaning}")
     for note in notes:
         echo_err(f"note: {note}")
-
-
-@cli.group("labels")
-def labels_group() -> None:
-    """Fill the labels table that `--per class` and `--where "class = ..."` read."""
-
-
-@labels_group.command("from-folders")
-@db_option
-@click.option("--level", type=click.IntRange(min=1), required=True, metavar="N",
-              help="The folder at this depth below the scan root is the class (1 = first folder).")
-@click.option("--where", metavar="SQL", help="Only images for which this SQL expression over image_view is true.")
-def labels_from_folders_cmd(db_path: Path | None, level: int, where: str | None) -> None:
-    """Label images with the name of their folder at --level (e.g. species folders)."""
-    from ..labels import labels_from_folders
-    with open_db(db_path) as db:
-        s = labels_from_folders(db, level, where=where)
-    _label_report(s.labeled, s.labels)
-    if s.removed:
-        echo_err(f"replaced {s.removed} labels of source 'folders'")
-    if s.skipped:
-        echo_err(f"{s.skipped} images are in folders shallower than level {level}: not labelled"
-                 + (", and no 'folders' label is left on them" if s.removed else ""))
-
-
-@labels_group.command("import")
-@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@db_option
-@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Relative paths are below this folder [default: whichever scan root holds them].")
-@click.option("--source", default="csv", show_default=True, help="Source name stored with the labels.")
-@click.option("--replace", is_flag=True, help="First drop every label of this source.")
-def labels_import_cmd(csv_file: Path, db_path: Path | None, root: Path | None, source: str, replace: bool) -> None:
-    """Import path,label[,confidence] rows; paths absolute or relative to a scan root."""
-    from ..labels import import_labels
-    with open_db(db_path) as db:
-        s = import_labels(db, csv_file, root=root, source=source, replace=replace)
-    if replace:
-        echo_err(f"removed {s.removed} labels of source {source!r} first (--replace)")
-    _label_report(s.labeled, s.labels)
-    for what, items in (("are not in the index", s.unknown), ("match images under several roots (use --root)",
-                                                                 s.ambiguous)):
-        if items:
-            echo_err(f"warning: {len(items)} paths of {csv_file} {what}:")
-            for p in items[:10]:
-                echo_err(f"  {p}")
-            if len(items) > 10:
-                echo_err(f"  ... and {len(items) - 10} more")
-    for b in s.bad_rows[:10]:
-        echo_err(f"warning: {csv_file}: {b}")
-
-
-@labels_group.command("show")
-@db_option
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def labels_show_cmd(db_path: Path | None, as_json: bool) -> None:
-    """Live images per label source and label."""
-    from ..labels import label_counts
-    with open_db(db_path, write=False) as db:
-        rows = label_counts(db)
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    for r in rows:
-        click.echo(f"{r['source']}\t{r['label']}\t{r['images']}")
-
-
-def _label_report(labeled: int, labels: dict[str, int]) -> None:
-    top = ", ".join(f"{k} {v}" for k, v in list(labels.items())[:8])
-    more = f", ... ({len(labels)} labels)" if len(labels) > 8 else ""
-    echo_err(f"labelled {labeled} images: {top}{more}")
