@@ -74,11 +74,12 @@ class Watcher:
 
     def __init__(self, db: Database, *, workers: int | None = None, batch: int = 256, settle: float = 3.0,
                  polling: bool = False, filters: Filters = Filters(), progress: bool | None = None,
-                 report: Callable[[str], None] | None = None, poll_interval: float = 1.0) -> None:
+                 report: Callable[[str], None] | None = None, poll_interval: float = 1.0,
+                 thumbnails: bool = False) -> None:
         self.db = db
         # Batch report lines are the progress of a watch; a tqdm bar would garble them.
         self.scanner = Scanner(db, workers=workers, batch=batch, filters=filters, progress=False,
-                               command="watch")
+                               command="watch", thumbnails=thumbnails)
         self.settle = settle
         self.polling = polling
         self.poll_interval = poll_interval

@@ -170,3 +170,18 @@ def test_real_photos_with_embedded_previews(shared_samples, tmp_path):
         assert bits(thumb.dhash, draft.dhash) <= 10, p.name
         n += 1
     assert n >= 20
+
+
+def test_watch_takes_the_same_option(tmp_path):
+    from test_watch import WatchProc
+
+    root = tmp_path / "archive"
+    framed(root / "cam1" / "IMG_0001.JPG", 1)
+    w = WatchProc(root, tmp_path / "index.db", "--exif-thumbnails")
+    try:
+        w.wait_until("SELECT COUNT(*) FROM images WHERE state = 'indexed'", 1)
+        framed(root / "cam1" / "IMG_0002.JPG", 2)  # an arrival
+        w.wait_until("SELECT COUNT(*) FROM images WHERE features_source = 'exif-thumbnail'", 2)
+        assert w.stop() == 0
+    finally:
+        w.kill()

@@ -20,10 +20,12 @@ from .common import db_option, echo_err, indexing_options, open_db, quiet_option
               help="Poll the file system instead of native events (network shares, some mounts).")
 @click.option("--poll-interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
               help="Seconds between polls with --polling.")
+@click.option("--exif-thumbnails", "thumbnails", is_flag=True,
+              help="Features from the preview JPEGs embed in their EXIF block where usable, as scan --exif-thumbnails.")
 @quiet_option
 def watch_cmd(roots: tuple[Path, ...], db_path: Path | None, workers: int | None, batch: int, settle: float,
               polling: bool, poll_interval: float, include: tuple[str, ...], exclude: tuple[str, ...],
-              hidden: bool, quiet: bool) -> None:
+              hidden: bool, thumbnails: bool, quiet: bool) -> None:
     """Catch up like `scan`, then index new and changed images under ROOTS as they arrive.
 
     Runs until Ctrl-C or SIGTERM; what is decoded by then is committed. Other processes
@@ -35,7 +37,8 @@ def watch_cmd(roots: tuple[Path, ...], db_path: Path | None, workers: int | None
     with open_db(db_path, create=True, check=True) as db, sigterm_as_interrupt():
         try:
             watch(db, [str(r) for r in roots], workers=workers, batch=batch, settle=settle, polling=polling,
-                  poll_interval=poll_interval, filters=filters, progress=False if quiet else None, report=echo_err)
+                  poll_interval=poll_interval, filters=filters, progress=False if quiet else None, report=echo_err,
+                  thumbnails=thumbnails)
         except Interrupted as exc:
             c = exc.args[0].counts
             echo_err(f"watch stopped: {c.new} new, {c.changed} changed, {c.moved} moved, {c.missing} missing, "

@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Wall time of short `indexer` commands, interpreter start included, against the 0.25 s goal.
+
+Usage::
+
+    python benchmarks/bench_startup.py [--repeat 7]
+
+Indexes examples/archive into a temporary database once, then runs each command `--repeat`
+times as a user does (`python -m indexer ...` in a subprocess, so the console script's own
+wrapper is left out) and prints the best and the median wall time, with `python -c pass` (the
+interpreter alone) as the reference, and which heavy modules each command imported (from
+`python -X importtime`). The machine is shared: the best of several runs is the figure that
+says what the code costs, the median what a user waited for at that moment.
+
+Prints figures only; it is never part of the test run's pass/fail.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+GOAL_S = 0.25
+HEAVY = ("numpy", "PIL", "watchdog", "matplotlib", "natsort", "tqdm")
+
+
+def wall(cmd: list[str], repeat: int) -> list[float]:
+    out = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        out.append(time.perf_counter() - started)
+    return out
+
+
+def heavy_imports(cmd: list[str]) -> list[str]:
+    r = subprocess.run([cmd[0], "-X", "importtime", *cmd[1:]], capture_output=True, text=True)
+    names = {line.split("|")[-1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")}
+    return [h for h in HEAVY if h in names]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--repeat", type=int, default=7, help="runs per command [7]")
+    a = p.parse_args(argv)
+    py = sys.executable
+    with tempfile.TemporaryDirectory() as tmp:
+        db = os.path.join(tmp, "index.db")
+        subprocess.run([py, "-m", "indexer", "scan", str(REPO / "examples" / "archive"), "--db", db, "--quiet"],
+                       check=True, stderr=subprocess.DEVNULL)
+        cases = [
+            ("python -c pass (reference)", [py, "-c", "pass"]),
+            ("import indexer.cli", [py, "-c", "import indexer.cli"]),
+            ("indexer --help", [py, "-m", "indexer", "--help"]),
+            ("indexer status", [py, "-m", "indexer", "status", "--db", db]),
+            ("indexer export", [py, "-m", "indexer", "export", "--db", db]),
+            ("indexer select --target 5", [py, "-m", "indexer", "select", "--db", db, "--target", "5"]),
+            ("indexer select --per folder --method kcenter", [py, "-m", "indexer", "select", "--db", db,
+                                                             "--target", "3", "--per", "folder", "--method", "kcenter"]),
+        ]
+        print(f"bench_startup: Python {sys.version.split()[0]}, {os.cpu_count()} cores, load average "
+              f"{os.getloadavg()[0]:.2f}, {a.repeat} runs each, one session")
+        print(f"{'command':<46}{'best s':>8}{'median s':>10}{'goal':>8}  heavy modules imported")
+        for label, cmd in cases:
+            times = wall(cmd, a.repeat)
+            best, median = min(times), statistics.median(times)
+            goal = "" if label.startswith(("python", "import")) else ("ok" if best <= GOAL_S else "MISS")
+            print(f"{label:<46}{best:>8.3f}{median:>10.3f}{goal:>8}  {', '.join(heavy_imports(cmd)) or '-'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
