@@ -90,7 +90,7 @@ BEGIN
 END;
 
 -- Every image in every state, with every column a --where or --per expression may use: the
--- columns of 0003 in the same order, then class_score ... file_time.
+-- columns of 0003 in the same order, then class_score ... file_time, and 0004's features_source.
 CREATE VIEW image_files AS
 SELECT
     i.id,
@@ -154,7 +154,8 @@ SELECT
     (SELECT m.frame_num FROM image_meta m LEFT JOIN label_sources s ON s.source = m.source
       WHERE m.image_id = i.id AND m.frame_num IS NOT NULL ORDER BY COALESCE(s.precedence, 1000000) LIMIT 1) AS frame_num,
     (SELECT m.file_time FROM image_meta m LEFT JOIN label_sources s ON s.source = m.source
-      WHERE m.image_id = i.id AND m.file_time IS NOT NULL ORDER BY COALESCE(s.precedence, 1000000) LIMIT 1) AS file_time
+      WHERE m.image_id = i.id AND m.file_time IS NOT NULL ORDER BY COALESCE(s.precedence, 1000000) LIMIT 1) AS file_time,
+    i.features_source                       -- 0004's column ('draft' / 'exif-thumbnail'), left to this redefinition
 FROM images i JOIN roots r ON r.id = i.root_id;
 
 -- Live indexed images: what `select`, `buckets`, `labels` and `report` read.
