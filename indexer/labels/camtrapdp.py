@@ -15,6 +15,7 @@ deploymentID.
 """
 from __future__ import annotations
 
+import bisect
 import csv
 import json
 from collections import Counter
@@ -46,6 +47,8 @@ def read(path: Path, col: Collector) -> dict[str, Any]:
         if i is not None:
             by_media[m["mediaID"]] = (i, m)
             by_dep.setdefault(m["deploymentID"], []).append((m["timestamp"], i))
+    for dep in by_dep.values():  # by timestamp: an event's media are found by bisection
+        dep.sort()
     labels: dict[int, Counter[str]] = {}
     score: dict[tuple[int, str], float] = {}
     event_of: dict[int, str] = {}
@@ -61,7 +64,9 @@ def read(path: Path, col: Collector) -> dict[str, Any]:
             targets = [hit[0]] if hit else []
         else:
             start, end = o.get("eventStart") or "", o.get("eventEnd") or ""
-            targets = [i for t, i in by_dep.get(o["deploymentID"], []) if start <= t <= end]
+            dep = by_dep.get(o["deploymentID"], [])
+            lo, hi = bisect.bisect_left(dep, (start,)), bisect.bisect_right(dep, (end, float("inf")))
+            targets = [i for _, i in dep[lo:hi]]
             for i in targets:
                 if o.get("eventID"):
                     event_of.setdefault(i, o["eventID"])
