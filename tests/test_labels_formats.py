@@ -10,6 +10,7 @@ import pytest
 from indexer.db import Database
 from indexer.labels import LabelError, detect_format, import_file
 from indexer.labels import common
+from indexer.selection import select
 from indexer.sequences import load_features
 
 NOW = "2024-01-01T00:00:00.000000Z"
@@ -90,9 +91,11 @@ def test_megadetector_every_box_stored_class_by_rule_and_skips_counted(db, tmp_p
     assert v["cam1/b.jpg"] == ("empty", None, 0, 0.1, None, None, 1)
     assert v["cam1/c.jpg"] == ("animal", 0.5, 1, 0.5, None, None, 0)
     assert v["cam2/d.jpg"] == (None, None, 0, None, None, None, None)
-    fox = db.conn.execute("SELECT COUNT(*) FROM image_view WHERE id IN (SELECT image_id FROM labels "
-                          "WHERE label = 'person')").fetchone()[0]
-    assert fox == 1
+    person = db.conn.execute("SELECT COUNT(*) FROM image_view WHERE id IN (SELECT image_id FROM labels "
+                             "WHERE label = 'person')").fetchone()[0]
+    assert person == 1
+    sel = select(db, target=10, where="has_label(all_labels, 'person')", method="random")
+    assert [im.rel_path for im in sel.images] == ["cam1/a.jpg"]
     box = db.conn.execute("SELECT x, y, w, h, classification, classification_conf FROM detections d "
                           "JOIN image_view v ON v.id = d.image_id WHERE v.rel_path = 'cam2/sub/f.jpg'").fetchone()
     assert tuple(box) == (0.1, 0.2, 0.3, 0.4, "deer", 0.9)

@@ -29,6 +29,18 @@ def hamming(a: object, b: object) -> int | None:
     return None if x is None or y is None else (x ^ y).bit_count()
 
 
+def has_label(all_labels: object, label: object) -> int | None:
+    """has_label(all_labels, 'fox'): 1 when the image_view.all_labels JSON array holds the label."""
+    if not isinstance(all_labels, str) or not isinstance(label, str):
+        return None
+    import json
+    try:
+        return int(label in json.loads(all_labels))
+    except (ValueError, TypeError):
+        return None
+
+
 def register(conn: sqlite3.Connection) -> None:
     conn.create_function("level", 2, level, deterministic=True)
     conn.create_function("hamming", 2, hamming, deterministic=True)
+    conn.create_function("has_label", 2, has_label, deterministic=True)
