@@ -18,7 +18,9 @@ from .errors import OutputError
 from .names import to_text
 from .selection import SelectedImage, Selection
 
-FORMATS = ("paths", "csv", "json")
+LISTING_FORMATS = ("paths", "csv", "json")
+LABEL_FORMATS = ("md", "coco", "camtrapdp", "timelapse")  # export_subset
+FORMATS = LISTING_FORMATS + LABEL_FORMATS
 MODES = ("copy", "link", "symlink")
 CSV_COLUMNS = ("path", "id", "group", "root", "rel_path", "new")
 
@@ -36,7 +38,8 @@ def write_listing(selection: Selection, fmt: str, out: TextIO) -> None:
     elif fmt == "json":
         out.write(json.dumps(selection.as_dict(), indent=2, ensure_ascii=False, default=_jsonable) + "\n")
     else:
-        raise ValueError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
+        raise ValueError(f"unknown listing format {fmt!r}: choose one of {', '.join(LISTING_FORMATS)} "
+                         "(the label formats go through export_subset)")
 
 
 def _jsonable(v: object) -> object:
@@ -145,7 +148,6 @@ def _make(src: str, dest: Path, mode: str) -> None:
 
 # -- subsets in the field's own formats ---------------------------------------------------------
 
-LABEL_FORMATS = ("md", "coco", "camtrapdp", "timelapse")
 _OBS_TYPES = {"blank": "blank", "empty": "blank", "human": "human", "person": "human", "vehicle": "vehicle",
               "unknown": "unknown", "unclassified": "unclassified"}
 

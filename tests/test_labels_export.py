@@ -151,6 +151,13 @@ def test_indexer_command_imports_selects_and_exports(tmp_path):
     doc = json.loads((tmp_path / "sub.json").read_text("utf-8"))
     assert doc["images"] and all((tmp_path / "subset" / im["file"]).is_file() for im in doc["images"])
     assert all(d["conf"] < 0.5 for im in doc["images"] for d in im["detections"] if d["category"] == "2")
+    r = run("select", "--target", 2, "--per", "class", "--format", "coco", "-o", "sub.coco.json", "--copy-to", "c2",
+            cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    coco = json.loads((tmp_path / "sub.coco.json").read_text("utf-8"))
+    assert coco["images"] and all((tmp_path / "c2" / im["file_name"]).is_file() for im in coco["images"])
+    r = run("select", "--target", 2, "--format", "camtrapdp", cwd=tmp_path)
+    assert r.returncode == 2 and "give -o PATH (a new folder)" in r.stderr
     (tmp_path / "broken.json").write_text('{"images": [', "utf-8")
     r = run("labels", "import", "broken.json", "--format", "md", cwd=tmp_path)
     assert r.returncode == 1 and r.stderr.startswith("Error: broken.json is not valid JSON")

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 # The choices of --method and --format, needed when the options are declared: the library
 # modules that own them import numpy. tests/test_startup.py checks they are the same tuples.
 METHOD_NAMES = ("diverse", "kcenter", "buckets", "window", "random")  # indexer.selection.METHOD_NAMES
-FORMATS = ("paths", "csv", "json")  # indexer.output.FORMATS
+LABEL_FORMATS = ("md", "coco", "camtrapdp", "timelapse")  # indexer.output.LABEL_FORMATS
+FORMATS = ("paths", "csv", "json") + LABEL_FORMATS  # indexer.output.FORMATS
 
 
 @lru_cache(maxsize=1)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from . import cli
-from .common import FORMATS, METHOD_NAMES, db_option, echo_err, open_db, sources_note
+from .common import FORMATS, LABEL_FORMATS, METHOD_NAMES, db_option, echo_err, open_db, sources_note
 
 if TYPE_CHECKING:
     from ..selection import Selection
@@ -48,7 +48,9 @@ PER_HELP = "Group by a column of image_view (folder, class, root, sequence ...),
               help="With --against: images at most this many pHash bits from a member are left out [default: 6].")
 @click.option("--stats", is_flag=True, help="Diversity figures against a random subset (stderr, or in the JSON).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="paths", show_default=True,
-              help="Absolute paths one per line, CSV, or JSON.")
+              help="Absolute paths one per line, CSV, or JSON; or md, coco, camtrapdp, timelapse: the subset as a "
+                   "label file of that format (needs -o; a new folder for camtrapdp), paths as --copy-to lays "
+                   "them out.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the list here instead of stdout.")
 @click.option("--copy-to", type=click.Path(file_okay=False, path_type=Path), default=None, metavar="DIR",
@@ -86,6 +88,9 @@ def select_cmd(db_path: Path | None, target: int | None, fraction: float | None,
     dests = [(m, d) for m, d in (("copy", copy_to), ("link", link_to), ("symlink", symlink_to)) if d is not None]
     if len(dests) > 1:
         raise click.UsageError("choose one of --copy-to, --link-to and --symlink-to")
+    if fmt in LABEL_FORMATS and output is None:
+        raise click.UsageError(f"--format {fmt} writes a label file: give -o PATH"
+                               + (" (a new folder)" if fmt == "camtrapdp" else ""))
     if output is not None:  # refuse an unusable -o before select() saves anything
         folder = output.parent if str(output.parent) else Path(".")
         if output.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK):
@@ -102,9 +107,14 @@ def select_cmd(db_path: Path | None, target: int | None, fraction: float | None,
                         exclude_selections=exclude_selection, stats=stats, against=against,
                         min_distance=min_distance)
         source_note = sources_note(db.features_sources())
-    if only_new:
-        result = dataclasses.replace(result, images=[im for im in result.images if im.new])
-    if output is not None:
+        if only_new:
+            result = dataclasses.replace(result, images=[im for im in result.images if im.new])
+        exported = _export_labels(db, result, fmt, output) if fmt in LABEL_FORMATS else None
+    if exported is not None:
+        if not quiet:
+            echo_err(f"wrote {exported.images} images and {exported.records} records as {fmt}: "
+                     f"{', '.join(exported.files)}")
+    elif output is not None:
         with output.open("w", encoding="utf-8", errors="surrogateescape", newline="") as f:
             write_listing(result, fmt, f)
     else:
@@ -115,6 +125,11 @@ def select_cmd(db_path: Path | None, target: int | None, fraction: float | None,
         _report(result, stats and fmt != "json")
     if dests:
         _materialize(result, *dests[0], quiet)
+
+
+def _export_labels(db: Any, result: Selection, fmt: str, output: Path | None) -> Any:
+    from ..output import export_subset
+    return export_subset(db, result.images, fmt, output or Path("."))
 
 
 def _root_holding(db: Any, folder: Path) -> str | None:
