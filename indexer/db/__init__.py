@@ -66,7 +66,11 @@ class Database:
 
     `write=True` opens it for writing (refused with ReadOnlyError where the file, its folder or the
     mount cannot be written); `write=False` opens it read-only: nothing is ever written, not even
-    the WAL switch; `write=None` writes where it can and reads elsewhere. `check=True` runs
+    the WAL switch; `write=None` reads through a read-only connection and opens a short-lived writer
+    only inside `transaction()` (the select cache), where the file can be written. Read-only
+    connections matter to other readers: closing a read-write connection makes SQLite try an
+    exclusive lock (to checkpoint if it was the last one), and a plain `sqlite3` reader that starts
+    at that instant gets "database is locked". `check=True` runs
     `PRAGMA quick_check` first (the writers that add images do, so they never write into a
     damaged file). A database whose schema is older than this indexer is migrated where it can be
     written; a read-only one must be migrated by its owner first.
@@ -79,16 +83,17 @@ class Database:
             raise DatabaseError(f"no index database at {self.path} (run `indexer scan ROOT` to make one, or pass --db)")
         if self.path.exists() and self.path.is_dir():
             raise DatabaseError(f"{self.path} is a folder, not a database file")
-        self.readonly = write is False
         self._writer_lock = WriterLock(self.path)
-        if write is None:
-            try:
-                self.conn = self._open_writer(check)
-            except ReadOnlyError:
-                self.readonly = True
+        self._immutable = False
+        self._writer_on_demand = write is None and self.path.exists()
+        self.readonly = write is False or self._writer_on_demand
         if self.readonly:
             self.conn = self._open_reader()
-        elif write is True:
+            if self._writer_on_demand and not self._immutable and _writable(self.path):
+                self.readonly = False  # transaction() opens a writer for the moment it writes
+            else:
+                self._writer_on_demand = False
+        else:
             self.conn = self._open_writer(check)
 
     def _open_writer(self, check: bool) -> sqlite3.Connection:
@@ -118,6 +123,7 @@ class Database:
             try:
                 conn = self._connect(uri, uri=True)
                 self._check_schema(conn)
+                self._immutable = uri.endswith("immutable=1")
                 return conn
             except sqlite3.OperationalError as exc:
                 if conn is not None:
@@ -186,26 +192,41 @@ class Database:
     @contextmanager
     def transaction(self, *, wait: bool = True) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE ... COMMIT. With wait=False, BusyError at once when another connection
-        holds the write lock. ReadOnlyError when the database cannot be written."""
+        (or a running scan) holds the write lock. ReadOnlyError when the database cannot be written."""
         if self.readonly:
             raise ReadOnlyError(f"{self.path} was opened read-only")
-        if not wait:
-            self.conn.execute("PRAGMA busy_timeout = 0")
+        if not self._writer_on_demand:
+            with self._write(self.conn, wait):
+                yield self.conn
+            return
+        if not wait and self.writer_active():  # do not even open (and close) a writer beside a scan
+            raise BusyError(f"{self.path} is being written by a scan or watch")
+        conn = self._open_writer(check=False)
         try:
-            self.conn.execute("BEGIN IMMEDIATE")
+            with self._write(conn, wait):
+                yield conn
+        finally:
+            conn.close()
+
+    @contextmanager
+    def _write(self, conn: sqlite3.Connection, wait: bool) -> Iterator[None]:
+        if not wait:
+            conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
                 raise BusyError(f"{self.path} is being written by another process") from exc
             raise self._open_error(exc) from exc
         finally:
             if not wait:
-                self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
+                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
         try:
-            yield self.conn
+            yield
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            conn.execute("ROLLBACK")
             raise
-        self.conn.execute("COMMIT")
+        conn.execute("COMMIT")
 
     # -- roots -------------------------------------------------------------------------------
 
@@ -483,6 +504,11 @@ def _exact_row(columns: list[str], row: sqlite3.Row) -> tuple:
         if c in at:
             values[at[c]] = exact[c]
     return tuple(values)
+
+
+def _writable(path: Path) -> bool:
+    """The file and its folder can be written (the WAL and shared-memory files live beside it)."""
+    return os.access(path, os.W_OK) and os.access(path.parent if str(path.parent) else Path("."), os.W_OK)
 
 
 def _known(r: sqlite3.Row) -> KnownFile:
