@@ -41,7 +41,10 @@ by uncovered mass (0.85 / 0.94), one k-medoids refinement pass (one more pass pe
 gain).
 
 Cost: `need` passes over the units (like kcenter, over bursts instead of runs), a 128 x 128
-distance matrix per cell and a few distances to nearby picks.
+distance matrix per cell and a few distances to nearby picks (the cell's best candidate is
+compared with them alone first, while that keeps finding it free: on a million rows most cells
+then compare one candidate instead of 128; same picks). `select --per sequence` does not call
+this function per burst: bursts.py picks in all one-burst groups at once.
 """
 from __future__ import annotations
 
