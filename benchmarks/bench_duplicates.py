@@ -2,12 +2,17 @@
 
     python benchmarks/bench_duplicates.py speed [--rows 1000000] [--radius 8] [--queries 20]
     python benchmarks/bench_duplicates.py real [--samples ../shared/data/camtrap-samples] [--work DIR]
+    python benchmarks/bench_duplicates.py db [--rows 1000000] [--queries 20]
 
 `speed`: 1,000,000 random 64-bit hashes with planted clusters of near copies (20,000 clusters of
 2-6 hashes, 0-6 bits from their centre); all pairs within --radius bits by multi-index hashing
 (indexer.methods.mih.self_pairs), the same on a random sample of rows by brute force (the full
 brute force is quadratic: 5*10^11 pairs; its time is extrapolated from the sample, quadratically),
 the recall of the planted pairs, peak memory, and `nearest` (what `indexer similar` runs) per query.
+
+`db`: a 1,000,000-row index built through the real schema by bench_select.py (scenes with bursts
+of near-identical frames); `indexer.similar(db, id=...)` per query (warm: the select cache loaded
+once before), and `indexer.duplicates(db)` as a whole (load, search, grouping, paths), with peak memory.
 
 `real`: the real photos plus copies made here (JPEG re-saved at quality 60 and 95, resized to
 50%, cropped by 4 px on every side, EXIF stripped without re-encoding), scanned with `indexer
@@ -30,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from indexer.methods import mih  # noqa: E402
 
@@ -173,6 +179,29 @@ def real(args: argparse.Namespace) -> None:
             print(" | ".join(line))
 
 
+def db_bench(args: argparse.Namespace) -> None:
+    import indexer
+    from bench_select import build
+    work = Path(tempfile.mkdtemp(prefix="dups-db-"))
+    db = work / "index.db"
+    t = build(db, args.rows, 100)
+    print(f"built {args.rows:,} rows in {t:.1f} s")
+    ids = np.random.default_rng(4).integers(1, args.rows, args.queries)
+    indexer.similar(db, id=int(ids[0]), top=10)  # first call rebuilds the select cache
+    t = time.perf_counter()
+    for i in ids:
+        indexer.similar(db, id=int(i), top=10)
+    per = (time.perf_counter() - t) / len(ids)
+    print(f"indexer.similar(id=..., top=10) on {args.rows:,} rows: {per:.3f} s per query (each opens the database "
+          "and loads the cached hashes)")
+    t = time.perf_counter()
+    res = indexer.duplicates(db)
+    took = time.perf_counter() - t
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"indexer.duplicates (phash <= 6) on {args.rows:,} rows: {len(res.groups):,} groups, {res.pairs:,} pairs, "
+          f"{res.redundant:,} could go, in {took:.1f} s; peak RSS {peak:.0f} MiB")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="what", required=True)
@@ -181,12 +210,15 @@ def main() -> None:
     s.add_argument("--radius", type=int, default=8)
     s.add_argument("--sample", type=int, default=20_000)
     s.add_argument("--queries", type=int, default=20)
+    d = sub.add_parser("db")
+    d.add_argument("--rows", type=int, default=1_000_000)
+    d.add_argument("--queries", type=int, default=20)
     r = sub.add_parser("real")
     r.add_argument("--samples", default=str(Path(__file__).resolve().parent.parent.parent / "shared/data/camtrap-samples"))
     r.add_argument("--work", default=None)
     r.add_argument("--radii", type=int, nargs="+", default=[2, 4, 6, 8, 10, 12, 14, 16])
     args = ap.parse_args()
-    speed(args) if args.what == "speed" else real(args)
+    {"speed": speed, "real": real, "db": db_bench}[args.what](args)
 
 
 if __name__ == "__main__":

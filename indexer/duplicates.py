@@ -39,6 +39,7 @@ DEFAULT_MAX_DISTANCE = {"phash": 6, "dhash": 4, "ahash": 2}
 DEFAULT_HASH = "phash"
 KEEP_RULES = ("largest", "sharpest", "oldest", "newest", "first-path")
 DEFAULT_KEEP = ("largest",)
+MAX_PAIRS = 20_000_000  # ~1-2 GB while searching; beyond it the bound is far too wide for the archive
 
 
 @dataclass(frozen=True)
@@ -160,7 +161,11 @@ def _live(db: Database, where: str | None) -> tuple[_Live, list[str]]:
 def _pairs(live: _Live, b: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
     """Row pairs (i < j) within every bound, the first hash found by mih, the others checked."""
     first, *rest = b
-    i, j, _ = mih.self_pairs(live.hashes[first], b[first])
+    try:
+        i, j, _ = mih.self_pairs(live.hashes[first], b[first], max_pairs=MAX_PAIRS)
+    except mih.TooManyPairs:
+        raise DuplicatesError(f"more than {MAX_PAIRS:,} pairs of images are within {b[first]} {first} bits: "
+                              "lower --max-distance, or narrow the search with --where or --per") from None
     for h in rest:
         keep = mih.hamming_rows(live.hashes[h], i, j) <= b[h]
         i, j = i[keep], j[keep]

@@ -364,3 +364,11 @@ def test_a_move_stopped_half_way_leaves_a_true_manifest(runner: CliRunner, plant
     u = runner.invoke(cli, ["duplicates", "--db", str(db_path), "--undo", str(man)])
     assert u.exit_code == 0 and "put back 2 files" in u.stderr
     assert _rows(db_path, "SELECT COUNT(*) FROM images WHERE state = 'missing'") == [(0,)]
+
+
+def test_too_many_pairs_is_one_line(runner: CliRunner, planted: Path, db_path: Path,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    _scan(runner, planted, db_path)
+    monkeypatch.setattr(sys.modules["indexer.duplicates"], "MAX_PAIRS", 3)
+    r = runner.invoke(cli, ["duplicates", "--db", str(db_path), "--max-distance", "64"])
+    _one_line_error(r, "more than 3 pairs", "lower --max-distance")

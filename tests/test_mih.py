@@ -86,3 +86,10 @@ def test_tiny_inputs() -> None:
     assert all(len(x) == 0 for x in mih.self_pairs(np.array([], np.uint64), 3))
     assert all(len(x) == 0 for x in mih.self_pairs(np.array([5], np.uint64), 3))
     assert all(len(x) == 0 for x in mih.cross_pairs(np.array([], np.uint64), np.array([1], np.uint64), 3))
+
+
+def test_max_pairs_stops_early() -> None:
+    h = np.zeros(100, np.uint64)  # 4,950 identical pairs
+    with pytest.raises(mih.TooManyPairs):
+        mih.self_pairs(h, 0, max_pairs=1000)
+    assert len(mih.self_pairs(h, 0, max_pairs=10_000)[0]) == 4950

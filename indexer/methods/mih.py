@@ -140,10 +140,21 @@ def _unpack(keys: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     return keys // n, keys % n
 
 
-def self_pairs(hashes: np.ndarray | list[int], r: int, *, m: int | None = None
+class TooManyPairs(ValueError):
+    """More pairs than the caller's max_pairs: the radius is too wide for these hashes."""
+
+
+def _count(found: list[np.ndarray], max_pairs: int | None) -> None:
+    if max_pairs is not None and sum(len(a) for a in found) > max_pairs:
+        raise TooManyPairs(f"more than {max_pairs:,} pairs")
+
+
+def self_pairs(hashes: np.ndarray | list[int], r: int, *, m: int | None = None, max_pairs: int | None = None
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every pair (i, j), i < j, of positions whose hashes are at most r bits apart, with the
-    distance: (i, j, d) sorted by (i, j). `m` forces the number of blocks (0: brute force)."""
+    distance: (i, j, d) sorted by (i, j). `m` forces the number of blocks (0: brute force).
+    TooManyPairs as soon as more than max_pairs were found (a pair found in several blocks counts
+    once per block): memory grows with the pairs, quadratically in the size of dense clusters."""
     r = _check_radius(r)
     h = _u64(hashes)
     n = len(h)
@@ -153,7 +164,7 @@ def self_pairs(hashes: np.ndarray | list[int], r: int, *, m: int | None = None
     if m is None:
         m = plan(n // 2 or 1, n, r)  # each unordered pair is probed from one side only
     if m == 0:
-        return _brute_self(h, r)
+        return _brute_self(h, r, max_pairs)
     found: list[np.ndarray] = []
     for (shift, bits), s in zip(blocks(m), radii(r, m)):
         if s < 0:
@@ -161,6 +172,7 @@ def self_pairs(hashes: np.ndarray | list[int], r: int, *, m: int | None = None
         v = ((h >> np.uint64(shift)) & np.uint64((1 << bits) - 1)).astype(np.uint32)
         bk = _Buckets(v, bits)
         found.append(_same_bucket_pairs(bk, h, r, n))
+        _count(found, max_pairs)
         pats = patterns(bits, s)[1:]
         if not len(pats):
             continue
@@ -181,6 +193,7 @@ def self_pairs(hashes: np.ndarray | list[int], r: int, *, m: int | None = None
                 a, b = _verify(hs, hs, a, b, r)
                 i, j = bk.order[a], bk.order[b]
                 out.append(_pack(np.minimum(i, j), np.maximum(i, j), n))
+                _count(found + out, max_pairs)
             return out
 
         found += _threaded(probe, pats)
@@ -222,7 +235,7 @@ def _same_bucket_pairs(bk: _Buckets, h: np.ndarray, r: int, n: int) -> np.ndarra
     return np.concatenate(out)
 
 
-def _brute_self(h: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _brute_self(h: np.ndarray, r: int, max_pairs: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n = len(h)
     ii, jj = [], []
     for s in range(0, n, _BRUTE_CHUNK):
@@ -234,6 +247,7 @@ def _brute_self(h: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
         keep = b > a
         ii.append(a[keep])
         jj.append(b[keep])
+        _count(ii, max_pairs)
     i = np.concatenate(ii).astype(np.int64)
     j = np.concatenate(jj).astype(np.int64)
     order = np.lexsort((j, i))
