@@ -295,7 +295,7 @@ def _group(number: int, centre: dq.ImageInfo, mem: list[dq.ImageInfo], rules: tu
     mem = sorted(mem, key=lambda m: live.position.get(m.id, 0))
 
     def bits(a: int, b: int) -> int:
-        return bin((a ^ b) & 0xFFFFFFFFFFFFFFFF).count("1")
+        return ((a ^ b) & 0xFFFFFFFFFFFFFFFF).bit_count()
 
     members = tuple(Member(m.id, m.path, m.root, m.rel_path, m.size, m.width, m.height, m.sharpness, m.time,
                            bits(m.dhash, centre.dhash), bits(m.phash, centre.phash), bits(m.ahash, centre.ahash),
