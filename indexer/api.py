@@ -40,15 +40,19 @@ def select(db: Database | str | os.PathLike[str] | None = None, *, target: int |
            fraction: float | None = None, total: int | None = None, per: str | None = None, balance: bool = False,
            where: str | None = None, method: str | None = None, seed: int | None = None,
            burst_gap: float | None = None, save: str | None = None, extend: str | None = None,
-           exclude_selections: Sequence[str] = (), stats: bool = False) -> Selection:
+           exclude_selections: Sequence[str] = (), stats: bool = False, against: str | None = None,
+           min_distance: int | None = None) -> Selection:
     """`indexer select` from Python: the same options, a Selection back (.paths, .images, .groups,
-    .notes, .stats). `db` is a Database or a path (default: index.db or $INDEXER_DB)."""
+    .notes, .stats). `db` is a Database or a path (default: index.db or $INDEXER_DB); a path is
+    opened read-only unless the call saves or extends a selection."""
     kwargs: dict[str, Any] = dict(target=target, fraction=fraction, total=total, per=per, balance=balance,
                                   where=where, method=method, seed=seed, burst_gap=burst_gap, save=save,
-                                  extend=extend, exclude_selections=exclude_selections, stats=stats)
+                                  extend=extend, exclude_selections=exclude_selections, stats=stats,
+                                  against=against, min_distance=min_distance)
     if isinstance(db, Database):
         return _select(db, **kwargs)
-    with Database(db if db is not None else default_db_path()) as opened:
+    write = True if (save or extend) else None
+    with Database(db if db is not None else default_db_path(), write=write) as opened:
         return _select(opened, **kwargs)
 
 
