@@ -184,8 +184,13 @@ def stop_pool(ex: ProcessPoolExecutor) -> None:
     ex.shutdown(wait=False, cancel_futures=True)
     for p in procs.values():
         p.terminate()
+    # The pool's own thread may reap a worker at the same time: this thread's waitpid then fails
+    # (ECHILD) and join() returns before that thread has recorded the exit. Wait until it has.
+    deadline = time.monotonic() + 5
     for p in procs.values():
-        p.join(5)
+        p.join(max(0.0, deadline - time.monotonic()))
+        while p.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
 
 
 class Pipeline:
