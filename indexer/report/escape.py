@@ -25,7 +25,7 @@ def _picture(m: re.Match[str]) -> str:
 
 def _byte(m: re.Match[str]) -> str:
     """A lone surrogate as the byte it stands for (surrogateescape: U+DC80-U+DCFF are 0x80-0xFF),
-    as 'backslashreplace' would write that byte; any other lone surrogate as \\uXXXX."""
+    as 'backslashreplace' would write that byte; any other lone surrogate as \\u and its four hex digits."""
     code = ord(m.group())
     return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
 
