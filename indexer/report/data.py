@@ -225,6 +225,7 @@ def _overview(db: Database, rows: dict[int, ImageRow], images: list[ImageInfo], 
     return Overview(
         db=str(db.path.resolve()), states=db.state_counts(), roots=roots, failed=failed, images=len(images),
         cameras=_cameras(rows, images), labels=_labels(images) if labelled else [],
+        label_scores=_label_scores(images) if labelled else {},
         folders=sorted(folders.items(), key=lambda kv: path_key(kv[0])),
         gray=gray, colour=len(images) - gray, day=day, night=len(hours) - day, no_time=len(images) - len(hours),
         first=min(times) if times else None, last=max(times) if times else None,
@@ -237,6 +238,15 @@ def _labels(images: list[ImageInfo]) -> list[tuple[str, int]]:
     rows = sorted(Counter(im.label for im in images if im.label is not None).items(), key=lambda kv: (-kv[1], kv[0]))
     unlabelled = sum(1 for im in images if im.label is None)
     return rows + ([(NO_CLASS, unlabelled)] if unlabelled else [])
+
+
+def _label_scores(images: list[ImageInfo]) -> dict[str, tuple[float, float, int]]:
+    """class -> (mean score, lowest score, images with a score), for classes that have scores."""
+    scores: dict[str, list[float]] = {}
+    for im in images:
+        if im.label is not None and im.score is not None:
+            scores.setdefault(im.label, []).append(float(im.score))
+    return {k: (sum(v) / len(v), min(v), len(v)) for k, v in scores.items()}
 
 
 def _cameras(rows: dict[int, ImageRow], images: list[ImageInfo]) -> list[tuple[str, int]]:

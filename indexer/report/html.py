@@ -182,7 +182,7 @@ def _overview(data: ReportData) -> str:
     if o.labels:
         classes = sum(1 for k, _ in o.labels if k != NO_CLASS)
         parts.append(_counts(f"Classes ({classes})", "class (image_view.class)", o.labels, "classes",
-                             open_=len(o.labels) <= 30))
+                             open_=len(o.labels) <= 30, scores=o.label_scores))
     parts.append(_counts(f"Folders ({len(o.folders)})", "folder", o.folders, "folders", open_=len(o.folders) <= 30))
     parts.append(_failed(data))
     parts.append("</section>")
@@ -193,9 +193,18 @@ def _states(s: dict[str, int]) -> str:
     return " ".join(f"{k}={v}" for k, v in s.items())
 
 
-def _counts(heading: str, what: str, rows: list[tuple[str, int]], ident: str, open_: bool = True) -> str:
-    table = [f'<table id="{ident}"><tr><th>{what}</th><th class=n>images</th></tr>']
-    table += [f'<tr><td class="path">{text(k)}</td><td class=n>{v}</td></tr>' for k, v in rows]
+def _counts(heading: str, what: str, rows: list[tuple[str, int]], ident: str, open_: bool = True,
+            scores: dict[str, tuple[float, float, int]] | None = None) -> str:
+    """A table of counts; with `scores` (class -> mean, lowest, scored images) a score column too."""
+    head = '<th class=n>score: mean (lowest)</th>' if scores else ""
+    table = [f'<table id="{ident}"><tr><th>{what}</th><th class=n>images</th>{head}</tr>']
+    for k, v in rows:
+        cell = ""
+        if scores:
+            s = scores.get(k)
+            cell = (f'<td class=n title="{s[2]} scored images">{s[0]:.2f} ({s[1]:.2f})</td>' if s
+                    else "<td class=n>-</td>")
+        table.append(f'<tr><td class="path">{text(k)}</td><td class=n>{v}</td>{cell}</tr>')
     table.append("</table>")
     body = "".join(table)
     if open_:

@@ -124,6 +124,9 @@ class Overview:
     no_time: int                      # no EXIF capture time
     first: str | None                 # capture-time span
     last: str | None
+    label_scores: dict[str, tuple[float, float, int]] = field(default_factory=dict)
+    # class -> (mean, lowest, images with a score) of image_view.class_score, for classes whose
+    # source gives scores (MegaDetector, SpeciesNet, Camtrap DP)
 
 
 @dataclass(frozen=True)
