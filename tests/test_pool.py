@@ -166,7 +166,9 @@ def test_a_pool_whose_workers_cannot_start_raises_and_blames_no_file(archive):
     items = [WorkItem(1, str(archive), p.parent.relative_to(archive).as_posix(), p.name)
              for p in sorted(archive.rglob("*.JPG"))]
     got: list[ImageResult] = []
-    with pytest.raises(WorkerPoolError, match=r"die before doing any work \(exit status 3;") as info:
+    # The exit status is 3 when the pool's own thread has not reaped and closed the dead workers
+    # first (a race on a busy machine): then the message says so instead of guessing.
+    with pytest.raises(WorkerPoolError, match=r"die before doing any work \(exit status (3|unknown);") as info:
         with DeadPool(2, batch=4, chunk=2) as pipe:
             pipe.run(iter(items), got.extend)
     assert isinstance(info.value, IndexerError)
