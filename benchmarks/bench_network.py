@@ -42,22 +42,11 @@ DEFAULT_WORKDIR = "/tmp/indexer-bench"
 _LINK: dict[str, object] = {}
 
 
-class ThrottledReader(io.RawIOBase):
-    """A raw file whose reads go through the shared link: each waits for its share of bandwidth."""
-
-    def __init__(self, path: str) -> None:
-        self._f = open(path, "rb", buffering=0)
-        self.taken = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
+class ThrottledReader(bench_thumbnails.CountingReader):
+    """A counted raw file whose reads go through the shared link: each waits for its share of bandwidth."""
 
     def readinto(self, b: bytearray) -> int:  # type: ignore[override]
-        n = self._f.readinto(b) or 0
-        self.taken += n
+        n = super().readinto(b) or 0
         rate, latency = _LINK.get("rate"), float(_LINK.get("latency", 0.0))  # type: ignore[arg-type]
         if rate:
             lock, free_at = _LINK["lock"], _LINK["free_at"]
@@ -68,16 +57,6 @@ class ThrottledReader(io.RawIOBase):
                 free_at.value = start + n / float(rate)  # type: ignore[attr-defined]  # latency overlaps
             time.sleep(max(0.0, done - now))
         return n
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        return self._f.seek(offset, whence)
-
-    def tell(self) -> int:
-        return self._f.tell()
-
-    def close(self) -> None:
-        self._f.close()
-        super().close()
 
 
 def _init(lock: object, free_at: object, rate: float | None, latency: float) -> None:
