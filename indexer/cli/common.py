@@ -1,9 +1,7 @@
 """Options and helpers shared by the commands."""
 from __future__ import annotations
 
-import signal
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -70,19 +68,6 @@ def open_db(db_path: Path | None, *, create: bool = False, write: bool | None = 
     images (a damaged file is refused before anything is written into it)."""
     from ..db import Database, default_db_path
     return Database(db_path or default_db_path(), create=create, write=write, check=check)
-
-
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM stops a run the way Ctrl-C does: in-flight work is finished or dropped cleanly."""
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def sources_note(sources: dict[str, int]) -> str | None:

@@ -10,7 +10,7 @@ import click
 
 from ..errors import Interrupted
 from . import cli
-from .common import db_option, echo_err, indexing_options, open_db, quiet_option, roots_argument, sigterm_as_interrupt
+from .common import db_option, echo_err, indexing_options, open_db, quiet_option, roots_argument
 
 if TYPE_CHECKING:
     from ..scan import ScanSummary
@@ -37,7 +37,7 @@ def scan_cmd(roots: tuple[Path, ...], db_path: Path | None, workers: int | None,
     from ..discover import Filters
     from ..scan import scan
     filters = Filters(include=include, exclude=exclude, hidden=hidden)
-    with open_db(db_path, create=True, check=True) as db, sigterm_as_interrupt():
+    with open_db(db_path, create=True, check=True) as db:
         try:
             summary = scan(db, [str(r) for r in roots], workers=workers, batch=batch, filters=filters,
                            retry_errors=retry_errors, progress=False if quiet else None, thumbnails=thumbnails)

@@ -7,7 +7,7 @@ import click
 
 from ..errors import Interrupted
 from . import cli
-from .common import db_option, echo_err, indexing_options, open_db, quiet_option, roots_argument, sigterm_as_interrupt
+from .common import db_option, echo_err, indexing_options, open_db, quiet_option, roots_argument
 
 
 @cli.command("watch")
@@ -34,7 +34,7 @@ def watch_cmd(roots: tuple[Path, ...], db_path: Path | None, workers: int | None
     from ..discover import Filters
     from ..watch import watch
     filters = Filters(include=include, exclude=exclude, hidden=hidden)
-    with open_db(db_path, create=True, check=True) as db, sigterm_as_interrupt():
+    with open_db(db_path, create=True, check=True) as db:
         try:
             watch(db, [str(r) for r in roots], workers=workers, batch=batch, settle=settle, polling=polling,
                   poll_interval=poll_interval, filters=filters, progress=False if quiet else None, report=echo_err,
