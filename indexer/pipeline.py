@@ -197,13 +197,16 @@ class Pipeline:
     """A pool of decoding processes and the batching of their results into a sink."""
 
     def __init__(self, workers: int, *, batch: int = 256, chunk: int = 8, flush_seconds: float = 5.0,
-                 decode: Callable[[list[WorkItem]], list[ImageResult]] | None = None) -> None:
+                 decode: Callable[[list[Any]], list[Any]] | None = None,
+                 failed: Callable[[Any, str], Any] | None = None) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
         if batch < 1:
             raise ValueError("batch must be at least 1")
         self.workers, self.batch, self.chunk, self.flush_seconds = workers, batch, chunk, flush_seconds
         self.decode = decode or extract_many
+        # the result recorded for an item whose decode kills its worker every time (embed makes its own)
+        self.failed = failed or _crashed
         self._executor: ProcessPoolExecutor | None = None
         self._in_flight = 0
         self._buffered = 0
@@ -343,7 +346,7 @@ class Pipeline:
             try:
                 results.extend(self._submit([item]).result())
             except BrokenProcessPool:
-                results.append(ImageResult(item, None, CRASH_ERROR, item.size, item.mtime_ns, None, None))
+                results.append(self.failed(item, CRASH_ERROR))
         self._restart()
         return results
 
@@ -361,6 +364,10 @@ class Pipeline:
             raise WorkerPoolError(
                 f"the decoding worker processes die before doing any work ({_exit_codes(self._executor)}; an "
                 f"empty task broke a new pool too), so no file was blamed for it: {exc}") from exc
+
+
+def _crashed(item: WorkItem, error: str) -> ImageResult:
+    return ImageResult(item, None, error, item.size, item.mtime_ns, None, None)
 
 
 def _exit_codes(ex: ProcessPoolExecutor) -> str:
