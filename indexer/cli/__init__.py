@@ -87,6 +87,6 @@ def _silence_stdout() -> None:
     os.close(devnull)
 
 
-from . import duplicates, export, labels, report, scan, select, status, watch  # noqa: E402  (registers the commands)
+from . import duplicates, embed, export, labels, report, scan, select, status, watch  # noqa: E402  (registers the commands)
 
-__all__ = ["cli", "run", "duplicates", "export", "labels", "report", "scan", "select", "status", "watch"]
+__all__ = ["cli", "run", "duplicates", "embed", "export", "labels", "report", "scan", "select", "status", "watch"]
