@@ -1,0 +1,75 @@
+"""The faster paths of `indexer select` (issue 12, point 5) give what the plain ones gave.
+
+Speed itself is measured by benchmarks/bench_select.py, never here."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexer.db import Database
+from indexer.db import select as q
+from indexer.names import from_db, rel_raw, to_text
+
+COLUMNS = ("root_id", "folder", "name", "state", "size", "mtime_ns", "first_seen_at", "indexed_at", "rel_raw")
+NOW = "2024-01-01T00:00:00.000000Z"
+
+
+def _add(db: Database, root: str, files: list[tuple[str, str, str]]) -> None:
+    """(folder, name, state) files under a root, names as os.fsdecode gives them (lone surrogates
+    for bytes that are not UTF-8), stored the way scan stores them."""
+    rid = db.add_root(root)
+    sql = f"INSERT INTO images ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+    with db.transaction() as c:
+        c.executemany(sql, [(rid, to_text(f), to_text(n), st, 1, 1, NOW, NOW, rel_raw(f, n)) for f, n, st in files])
+
+
+def _one_by_one(db: Database, ids: list[int]) -> list[tuple[int, str, str, str]]:
+    """What image_paths gave before it was one set-based query: each id looked up alone."""
+    out = []
+    for i in ids:
+        r = db.conn.execute(
+            "SELECT i.id, r.path, r.path_raw, CASE WHEN i.folder = '' THEN i.name ELSE i.folder || '/' || i.name END, "
+            "i.rel_raw FROM images i JOIN roots r ON r.id = i.root_id WHERE i.id = ? AND i.state = 'indexed'",
+            (i,)).fetchone()
+        if r is not None:
+            root, rel = from_db(r[1], r[2]), from_db(r[3], r[4])
+            out.append((r[0], root + "/" + rel, root, rel))
+    return out
+
+
+@pytest.fixture
+def odd_db(tmp_path: Path):
+    fs = os.fsdecode
+    d = Database(tmp_path / "index.db", create=True)
+    _add(d, "/arch", [("site/cam01", "IMG_0001.JPG", "indexed"), ("site/cam01", fs(b"IMG_\xff.JPG"), "indexed"),
+                      (fs(b"site/cam\xe9"), "IMG_0002.JPG", "indexed"), (fs(b"site/cam\xe9"), fs(b"IMG_\xff.JPG"), "indexed"),
+                      ("", "top.jpg", "indexed"), ("site/cam01", "gone.JPG", "missing"),
+                      ("site/cam01", "bad.JPG", "failed"), ("site/caf\u00e9", "\u00e9t\u00e9.JPG", "indexed")])
+    _add(d, fs(b"/mnt/d\xfcsk"), [("cam", fs(b"\xe9.JPG"), "indexed"), ("", "a.JPG", "indexed")])
+    yield d
+    d.close()
+
+
+def test_image_paths_are_the_one_by_one_lookups_byte_exact(odd_db):
+    ids = [i for (i,) in odd_db.conn.execute("SELECT id FROM images ORDER BY id")]
+    given = ids[::-1] + [ids[1], 10_000, ids[3]]  # out of order, repeats, an id that does not exist
+    got = q.image_paths(odd_db, given)
+    assert [tuple(p) for p in got] == _one_by_one(odd_db, given)
+    assert len(got) == len(given) - 3  # the missing, the failed and the unknown id are left out
+    on_disk = {os.fsencode(p.path) for p in got}
+    assert b"/arch/site/cam\xe9/IMG_\xff.JPG" in on_disk and b"/mnt/d\xfcsk/cam/\xe9.JPG" in on_disk
+    assert b"/arch/top.jpg" in on_disk and "/arch/site/caf\u00e9/\u00e9t\u00e9.JPG".encode() in on_disk
+    p = next(p for p in got if p.rel_path.endswith(".JPG") and p.root.startswith("/mnt"))
+    assert (p.id, p.path, p.root, p.rel_path) == tuple(p) and p.path == p.root + "/" + p.rel_path
+
+
+def test_image_paths_takes_numpy_ids_and_many_chunks(odd_db, monkeypatch):
+    ids = np.array([i for (i,) in odd_db.conn.execute("SELECT id FROM images ORDER BY id DESC")], np.int64)
+    want = _one_by_one(odd_db, ids.tolist())
+    monkeypatch.setattr(q, "_PATH_CHUNK", 3)  # several queries; the order given is kept across them
+    assert [tuple(p) for p in q.image_paths(odd_db, ids)] == want
+    assert [tuple(p) for p in q.image_paths(odd_db, list(ids))] == want
+    assert q.image_paths(odd_db, []) == []
