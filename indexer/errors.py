@@ -42,6 +42,10 @@ class WorkerPoolError(IndexerError):
     """The pool of decoding processes could not run at all (not one bad file: every worker died)."""
 
 
+class ClusterError(IndexerError):
+    """The Dask cluster cannot be used: unreachable, no workers, other code on them, lost."""
+
+
 class Interrupted(IndexerError):
     """The run was stopped by Ctrl-C or SIGTERM."""
 

@@ -291,9 +291,9 @@ class Pipeline:
     def _drive(self, chunks: Iterator[list[WorkItem] | None], take: Callable[[list[ImageResult]], None],
                flush: Callable[[], None]) -> None:
         pending: dict[Future[list[ImageResult]], list[WorkItem]] = {}
-        limit = self.workers * 4
         exhausted = False
         while pending or not exhausted:
+            limit = self._limit()
             while not exhausted and len(pending) < limit:
                 chunk = next(chunks, StopIteration)
                 if chunk is StopIteration:
@@ -308,19 +308,38 @@ class Pipeline:
             if not pending:
                 continue
             done, _ = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+            if not done:
+                self._waited()
             broken: list[WorkItem] = []
             for fut in done:
                 chunk = pending.pop(fut)
                 try:
-                    take(fut.result())
-                except BrokenProcessPool:
+                    take(self._collect(fut, chunk))
+                except self.crash_errors:
                     broken.extend(chunk)
             if broken:
-                for fut, chunk in list(pending.items()):
-                    broken.extend(chunk)
-                pending.clear()
+                if self.crash_breaks_pool:  # the other chunks in flight are lost with it
+                    for fut, chunk in list(pending.items()):
+                        broken.extend(chunk)
+                        fut.cancel()
+                    pending.clear()
                 take(self._isolate(broken))
             self._in_flight = len(pending)
+
+    # -- what a back end may change (indexer.cluster runs the same loop on a Dask cluster) --------
+
+    crash_errors: tuple[type[BaseException], ...] = (BrokenProcessPool,)  # a task's worker died
+    crash_breaks_pool = True  # ... and took every task in flight with it
+
+    def _limit(self) -> int:
+        """Chunks in flight: enough to keep every worker busy, few enough to keep memory flat."""
+        return self.workers * 4
+
+    def _waited(self) -> None:
+        """Called after a second in which no chunk finished."""
+
+    def _collect(self, fut: Future[list[ImageResult]], chunk: list[WorkItem]) -> list[ImageResult]:
+        return fut.result()
 
     def _submit(self, chunk: list[WorkItem]) -> Future[list[ImageResult]]:
         """The chunk's future; a pool that broke since the last wait gives a failed one, handled

@@ -173,10 +173,19 @@ class Scanner:
 
     def __init__(self, db: Database, *, workers: int | None = None, batch: int = 256,
                  filters: Filters = Filters(), retry_errors: bool = False, progress: bool | None = None,
-                 command: str = "scan", thumbnails: bool = False) -> None:
+                 command: str = "scan", thumbnails: bool = False, cluster: str | None = None,
+                 worker_roots: Sequence[tuple[str, str]] = (),
+                 decode: Callable[[list[WorkItem]], list[ImageResult]] | None = None) -> None:
         """thumbnails=True: features of JPEGs from their embedded EXIF preview where usable
-        (features_source 'exif-thumbnail'), else from the draft decode ('draft')."""
+        (features_source 'exif-thumbnail'), else from the draft decode ('draft').
+        cluster: decode on a Dask cluster (`local:N` or a scheduler address, see indexer.cluster)
+        whose workers see each root under the path `worker_roots` maps it to (local, remote).
+        decode: the workers' task instead of `features.extract_many` (a module-level function of a
+        chunk of items, importable by the workers)."""
         self.db = db
+        self.decode = decode
+        self.cluster = cluster
+        self.worker_roots = tuple(worker_roots)
         self.thumbnails = thumbnails
         self.workers = workers or os.cpu_count() or 1
         self.batch = batch
@@ -329,7 +338,8 @@ class Scanner:
             "roots": [normalize_root(p) for p in paths], "workers": self.workers, "batch": self.batch,
             "include": list(self.filters.include), "exclude": list(self.filters.exclude),
             "hidden": self.filters.hidden, "retry_errors": self.retry_errors,
-            **({"exif_thumbnails": True} if self.thumbnails else {}), **params,
+            **({"exif_thumbnails": True} if self.thumbnails else {}),
+            **({"cluster": self.cluster} if self.cluster else {}), **params,
         })
         started = time.monotonic()
         progress = Progress(self.command, enabled=self.progress_enabled)
@@ -349,8 +359,7 @@ class Scanner:
             roots = resolve_roots(self.db, paths)
             if progress.enabled:
                 threading.Thread(target=self._count_total, args=(roots, progress), daemon=True).start()
-            options = {"decode": partial(extract_many, thumbnails=True)} if self.thumbnails else {}
-            with Pipeline(self.workers, batch=self.batch, flush_seconds=flush_seconds, **options) as pipe:
+            with self._pipeline(roots, flush_seconds) as pipe:
                 items = feed(roots, progress, pipe)
                 pipe.run(items, sink, on_result)
             status = "completed"
@@ -370,6 +379,16 @@ class Scanner:
         if status == "interrupted":
             raise Interrupted(summary)
         return summary
+
+    def _pipeline(self, roots: Sequence[Root], flush_seconds: float) -> Pipeline:
+        """The local pool, or with `cluster` the same loop on a Dask cluster."""
+        decode = self.decode or (partial(extract_many, thumbnails=True) if self.thumbnails else None)
+        options = {"decode": decode} if decode else {}
+        if self.cluster:
+            from .cluster import ClusterPipeline
+            return ClusterPipeline(self.cluster, worker_roots=self.worker_roots, roots=[r.path for r in roots],
+                                   batch=self.batch, flush_seconds=flush_seconds, **options)
+        return Pipeline(self.workers, batch=self.batch, flush_seconds=flush_seconds, **options)
 
     def store(self, results: list[ImageResult]) -> None:
         """Write a batch; files that vanished before decoding are marked missing instead. The

@@ -75,11 +75,12 @@ class Watcher:
     def __init__(self, db: Database, *, workers: int | None = None, batch: int = 256, settle: float = 3.0,
                  polling: bool = False, filters: Filters = Filters(), progress: bool | None = None,
                  report: Callable[[str], None] | None = None, poll_interval: float = 1.0,
-                 thumbnails: bool = False) -> None:
+                 thumbnails: bool = False, cluster: str | None = None,
+                 worker_roots: Sequence[tuple[str, str]] = ()) -> None:
         self.db = db
         # Batch report lines are the progress of a watch; a tqdm bar would garble them.
         self.scanner = Scanner(db, workers=workers, batch=batch, filters=filters, progress=False,
-                               command="watch", thumbnails=thumbnails)
+                               command="watch", thumbnails=thumbnails, cluster=cluster, worker_roots=worker_roots)
         self.settle = settle
         self.polling = polling
         self.poll_interval = poll_interval

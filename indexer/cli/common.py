@@ -57,6 +57,25 @@ def indexing_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
+def cluster_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--cluster and --worker-root: shared by scan and watch (see indexer.cluster)."""
+    f = click.option("--worker-root", "worker_roots", multiple=True, metavar="LOCAL=REMOTE",
+                     help="With --cluster: the workers see the folder LOCAL of this machine as REMOTE "
+                          "(repeatable).")(f)
+    return click.option("--cluster", metavar="ADDRESS",
+                        help="Decode on a Dask cluster: a scheduler address (tcp://host:8786) or local:N for N "
+                             "local worker processes; this process stays the only writer. Needs "
+                             "pip install 'indexer[dask]'.")(f)
+
+
+def pool_options(cluster: str | None, worker_roots: tuple[str, ...], workers: int | None) -> dict[str, object]:
+    """The local pool's size, or the Dask cluster and its root mapping (checked before the database opens)."""
+    if not cluster and not worker_roots:
+        return {"workers": workers}
+    from ..cluster import cluster_options
+    return cluster_options(cluster, worker_roots, workers)
+
+
 def quiet_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("-q", "--quiet", is_flag=True, help="No progress bar.")(f)
 

@@ -10,7 +10,16 @@ import click
 
 from ..errors import Interrupted
 from . import cli
-from .common import db_option, echo_err, indexing_options, open_db, quiet_option, roots_argument
+from .common import (
+    cluster_options,
+    db_option,
+    echo_err,
+    indexing_options,
+    open_db,
+    pool_options,
+    quiet_option,
+    roots_argument,
+)
 
 if TYPE_CHECKING:
     from ..scan import ScanSummary
@@ -20,6 +29,7 @@ if TYPE_CHECKING:
 @roots_argument
 @db_option
 @indexing_options
+@cluster_options
 @click.option("--retry-errors", is_flag=True, help="Decode failed files again even if unchanged.")
 @click.option("--exif-thumbnails", "thumbnails", is_flag=True,
               help="Take features from the small preview JPEGs embed in their EXIF block where there is a "
@@ -27,8 +37,8 @@ if TYPE_CHECKING:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @quiet_option
 def scan_cmd(roots: tuple[Path, ...], db_path: Path | None, workers: int | None, batch: int,
-             include: tuple[str, ...], exclude: tuple[str, ...], hidden: bool, retry_errors: bool,
-             thumbnails: bool, as_json: bool, quiet: bool) -> None:
+             include: tuple[str, ...], exclude: tuple[str, ...], hidden: bool, cluster: str | None,
+             worker_roots: tuple[str, ...], retry_errors: bool, thumbnails: bool, as_json: bool, quiet: bool) -> None:
     """Index the images under ROOTS: new and changed files are decoded, the rest is skipped.
 
     Re-running the same command resumes an interrupted scan and picks up new, changed and
@@ -37,9 +47,10 @@ def scan_cmd(roots: tuple[Path, ...], db_path: Path | None, workers: int | None,
     from ..discover import Filters
     from ..scan import scan
     filters = Filters(include=include, exclude=exclude, hidden=hidden)
+    pool = pool_options(cluster, worker_roots, workers)
     with open_db(db_path, create=True, check=True) as db:
         try:
-            summary = scan(db, [str(r) for r in roots], workers=workers, batch=batch, filters=filters,
+            summary = scan(db, [str(r) for r in roots], batch=batch, filters=filters, **pool,
                            retry_errors=retry_errors, progress=False if quiet else None, thumbnails=thumbnails)
         except Interrupted as exc:
             summary = exc.args[0]
