@@ -73,3 +73,23 @@ def test_image_paths_takes_numpy_ids_and_many_chunks(odd_db, monkeypatch):
     assert [tuple(p) for p in q.image_paths(odd_db, ids)] == want
     assert [tuple(p) for p in q.image_paths(odd_db, list(ids))] == want
     assert q.image_paths(odd_db, []) == []
+
+
+def test_slice_distances_are_combined():
+    import importlib
+
+    from indexer.methods import Pool
+
+    dist = importlib.import_module("indexer.methods.distance")
+    rng = np.random.default_rng(4)
+    n = 3000
+    h = rng.integers(0, 2**64, (n, 3), dtype=np.uint64)
+    h[1::3] = h[::3][: len(h[1::3])]  # repeats: distance 0
+    p = Pool(h[:, 0], h[:, 1], h[:, 2], rng.uniform(0, 255, n), np.zeros(n), rng.random(n) < 0.4, np.arange(n))
+    c = dist.codes(p)
+    idx = np.arange(n)
+    assert dist.to_previous(c).tolist() == dist.combined(c, idx[1:], idx[:-1]).tolist()
+    ref = np.maximum.accumulate(np.where(rng.random(n) < 0.3, idx, 0))
+    assert dist.to_rows(c, ref).tolist() == dist.combined(c, idx, ref).tolist()
+    one = dist.codes(Pool(h[:1, 0], h[:1, 1], h[:1, 2], np.zeros(1), np.zeros(1), np.zeros(1, bool), np.zeros(1)))
+    assert dist.to_previous(one).tolist() == [] and dist.to_rows(one, np.zeros(1, np.int64)).tolist() == [0]

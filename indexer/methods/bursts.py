@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .distance import MAX_DISTANCE, GRAY_MISMATCH, Codes, codes
+from .distance import MAX_DISTANCE, GRAY_MISMATCH, Codes, codes, to_previous, to_rows
 from .kcenter import KCENTER_EPS, _MAX_PASSES
 
 if TYPE_CHECKING:
@@ -123,13 +123,12 @@ def _runs(c: Codes, grp: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np
     n = len(grp)
     idx = np.arange(n, dtype=np.int64)
     start = np.ones(n, bool)
-    if n > 1:
-        start[1:] = _dist(c, idx[1:], idx[:-1]) > KCENTER_EPS
+    start[1:] = to_previous(c) > KCENTER_EPS
     start[starts] = True
     dist = np.zeros(n, np.int16)
     for _ in range(_MAX_PASSES):
         lead = np.maximum.accumulate(np.where(start, idx, 0))
-        dist = _dist(c, idx, lead)
+        dist = to_rows(c, lead).astype(np.int16)
         far = dist > KCENTER_EPS
         if not far.any():
             return start, dist

@@ -93,6 +93,34 @@ def combined(c: Codes, i: np.ndarray | int, j: np.ndarray | int) -> np.ndarray:
     return d
 
 
+def to_previous(c: Codes) -> np.ndarray:
+    """Combined distance of every row to the row before it (uint8, n - 1 values): `combined(c,
+    i, i - 1)` from slices, without gathering the rows."""
+    if len(c) < 2:
+        return np.zeros(0, np.uint8)
+    return _sum_terms(c, slice(1, None), slice(None, -1))
+
+
+def to_rows(c: Codes, ref: np.ndarray) -> np.ndarray:
+    """Combined distance of every row i to row ref[i] (uint8): `combined(c, arange(n), ref)`,
+    gathering only the reference rows."""
+    return _sum_terms(c, slice(None), np.asarray(ref, dtype=np.int64))
+
+
+def _sum_terms(c: Codes, a: slice, b: slice | np.ndarray) -> np.ndarray:
+    """The five terms of d(a, b) summed in uint8 (the largest sum, 255, fits)."""
+    w0 = c.h[0][a]
+    d = np.bitwise_count(np.bitwise_xor(w0, c.h[0][b]))
+    t = np.empty_like(w0)
+    for w in c.h[1:]:
+        np.bitwise_xor(w[a], w[b], out=t)
+        d += np.bitwise_count(t)
+    qa, qb = c.q[a], c.q[b]
+    d += np.minimum(qa - qb, qb - qa)  # uint8 wraps around: the smaller one is |qa - qb|
+    d += np.bitwise_xor(c.g[a], c.g[b])
+    return d
+
+
 def distance(pool: Pool, i: int, j: int) -> int:
     """Combined distance between images i and j of a pool."""
     n = pool.size

@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .common import finish, free_mask, prepare
-from .distance import MAX_DISTANCE, Codes, central_row, codes, combined, update_min
+from .distance import MAX_DISTANCE, Codes, central_row, codes, to_previous, to_rows, update_min
 
 if TYPE_CHECKING:
     from .pool import Pool
@@ -122,14 +122,13 @@ def runs(c: Codes, eps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n = len(c)
     idx = np.arange(n, dtype=np.int64)
     start = np.ones(n, bool)
-    if n > 1:
-        start[1:] = combined(c, idx[1:], idx[:-1]) > eps
+    start[1:] = to_previous(c) > eps
     for _ in range(_MAX_PASSES):
         lead = np.maximum.accumulate(np.where(start, idx, 0))
-        dist = combined(c, idx, lead)
+        dist = to_rows(c, lead)
         far = dist > eps
         if not far.any():
-            return idx[start], lead, dist
+            return idx[start], lead, dist.astype(np.int16)
         start |= far
     start[:] = True  # pathological drift: give up collapsing
     return idx, idx, np.zeros(n, np.int16)
