@@ -117,10 +117,12 @@ class _Options:
     method: str
     seed: int
     burst_gap: float
+    features: str = "hash"
 
     def params(self) -> dict[str, Any]:
-        return {"where": self.where, "per": self.per, "method": self.method, "seed": self.seed,
-                "burst_gap": self.burst_gap, "target": self.target.as_dict()}
+        out = {"where": self.where, "per": self.per, "method": self.method, "seed": self.seed,
+               "burst_gap": self.burst_gap, "target": self.target.as_dict()}
+        return out if self.features == "hash" else {**out, "features": self.features}
 
 
 def select(db: Database, *, target: int | None = None, fraction: float | None = None, total: int | None = None,
@@ -128,15 +130,17 @@ def select(db: Database, *, target: int | None = None, fraction: float | None = 
            seed: int | None = None, burst_gap: float | None = None, save: str | None = None,
            extend: str | None = None, exclude_selections: Sequence[str] = (), stats: bool = False,
            only_ids: Sequence[int] | np.ndarray | None = None, against: str | None = None,
-           min_distance: int | None = None) -> Selection:
+           min_distance: int | None = None, features: str | None = None) -> Selection:
     """Choose images from the index; see the README, "Selecting subsets". With `extend`, unset options default to
     those the selection was saved with, and the target counts new images only. `only_ids`
     restricts the candidates to these image ids (the smartdownsample drop-ins use it). A target
     of 0 is refused, and so is a `save` that would store no image (SelectionError saying why,
-    before anything is stored)."""
+    before anything is stored). `features`: "hash" (default), "embedding" or "embedding:MODEL":
+    diverse and kcenter on the stored vectors of that model (cosine distance); images without
+    one are left out with a note."""
     started = utcnow()  # images first seen after this are new to the next --extend
     saved = _saved(db, extend, save)
-    opt = _options(saved, target, fraction, total, per, balance, where, method, seed, burst_gap)
+    opt = _options(saved, target, fraction, total, per, balance, where, method, seed, burst_gap, features)
     q.register_functions(db)
     per_sql, fast = _per_sql(opt.per)
     if opt.where:  # compile user SQL before anything is written: a bad expression leaves the DB untouched
@@ -148,6 +152,7 @@ def select(db: Database, *, target: int | None = None, fraction: float | None = 
     cand, kept = _candidates(db, table, saved, exclude_selections, only_ids, notes, against, min_distance)
     offered = int(cand.sum())
     cand, gkey, keys = _filter_and_group(db, table, cand, kept, per_sql, fast, opt.where)
+    vectors = _embedding_rows(db, table, cand, kept, gkey, opt, notes) if opt.features != "hash" else None
     sizes = np.bincount(gkey[cand & (gkey >= 0)], minlength=len(keys))
     alloc = allocate(sizes, opt.target, grouped=opt.per is not None)
     labels = [_label(k) for k in keys]
@@ -155,7 +160,7 @@ def select(db: Database, *, target: int | None = None, fraction: float | None = 
     _short_notes(notes, labels, sizes, opt.target, opt.per is not None, saved is not None, empty)
     _copy_time_note(notes, table, np.flatnonzero(gkey >= 0))
     chosen, groups = _pick_groups(table, np.flatnonzero(gkey >= 0), gkey, kept, keys, labels, sizes, alloc,
-                                  opt.method, opt.seed, stats)
+                                  opt.method, opt.seed, stats, vectors)
     images = _images(db, table, chosen, gkey, labels, kept)
     new_ids = [im.id for im in images if im.new]
     if save is not None and not new_ids:
@@ -180,7 +185,7 @@ def _saved(db: Database, extend: str | None, save: str | None) -> q.SavedSelecti
 
 def _options(saved: q.SavedSelection | None, target: int | None, fraction: float | None, total: int | None,
              per: str | None, balance: bool, where: str | None, method: str | None, seed: int | None,
-             burst_gap: float | None) -> _Options:
+             burst_gap: float | None, features: str | None = None) -> _Options:
     """The options of this run: given ones, else those of the extended selection, else defaults."""
     base = saved.params if saved is not None else {}
     tgt = Target(target, fraction, total, balance)
@@ -194,14 +199,41 @@ def _options(saved: q.SavedSelection | None, target: int | None, fraction: float
     tgt.check()
     opt = _Options(tgt, where if where is not None else base.get("where"), per if per is not None else base.get("per"),
                    method or base.get("method") or "diverse", int(seed if seed is not None else base.get("seed", 0)),
-                   float(burst_gap if burst_gap is not None else base.get("burst_gap", DEFAULT_BURST_GAP)))
+                   float(burst_gap if burst_gap is not None else base.get("burst_gap", DEFAULT_BURST_GAP)),
+                   (features or base.get("features") or "hash").strip())
     if opt.method not in METHOD_NAMES:
         raise SelectionError(f"unknown method {opt.method!r}: choose one of {', '.join(METHOD_NAMES)}")
     if opt.burst_gap < 0:
         raise SelectionError("--burst-gap must be >= 0 seconds")
     if opt.per is not None and not opt.per.strip():
         raise SelectionError("--per needs a column, level:N or an SQL expression")
+    if opt.features != "hash":
+        from .embed.store import parse_features
+        kind, _ = parse_features(opt.features)
+        if kind == "embedding" and opt.method not in ("diverse", "kcenter"):
+            raise SelectionError(f"--features {opt.features} works with --method diverse or kcenter, not {opt.method}")
     return opt
+
+
+def _embedding_rows(db: Database, table: FeatureTable, cand: np.ndarray, kept: np.ndarray, gkey: np.ndarray,
+                    opt: _Options, notes: list[str]) -> np.ndarray | None:
+    """--features embedding[:MODEL]: the model's vectors aligned with the table (float16); the
+    candidates without one leave the play (cand and gkey are updated in place), with a note.
+    SelectionError when no candidate has one."""
+    from .embed.store import aligned_vectors, parse_features, resolve_model
+    _, name = parse_features(opt.features)
+    model = resolve_model(db, name)
+    vectors, has = aligned_vectors(db, model, table.ids)
+    lacking = cand & ~has
+    if cand.any() and not (cand & has).any():
+        raise SelectionError(f"no embeddings of model {model.name!r} are stored for the selected images: run "
+                             f"`indexer embed --model {model.path}` first")
+    if lacking.any():
+        notes.append(f"{int(lacking.sum())} images have no embedding of model {model.name!r} and were left out "
+                     f"(run `indexer embed --model {model.path}`)")
+        cand &= has
+        gkey[lacking & ~kept] = -1
+    return vectors
 
 
 def _candidates(db: Database, table: FeatureTable, saved: q.SavedSelection | None, exclude: Sequence[str],
@@ -543,7 +575,7 @@ def pool_of(table: FeatureTable, rows: np.ndarray) -> Any:
 
 def _pick_groups(table: FeatureTable, in_play: np.ndarray, gkey: np.ndarray, kept: np.ndarray, keys: list[Any],
                  labels: list[str], sizes: np.ndarray, alloc: np.ndarray, method: str, seed: int,
-                 with_stats: bool) -> tuple[np.ndarray, list[GroupResult]]:
+                 with_stats: bool, vectors: np.ndarray | None = None) -> tuple[np.ndarray, list[GroupResult]]:
     """Run the method on every group: (chosen table rows, one GroupResult per group).
 
     Groups that need no method (everything or nothing is taken) are settled for all groups at
@@ -561,14 +593,20 @@ def _pick_groups(table: FeatureTable, in_play: np.ndarray, gkey: np.ndarray, kep
     loop = np.ones(len(keys), bool) if with_stats else (k > 0) & (k < glen)
     if not with_stats:
         take[(k >= glen)[gof]] = True                       # everything (e.g. one-frame bursts)
-        _pick_bursts(table, order, bounds, gof, kept_o, k, loop, method, take)
+        if vectors is None:  # the batched burst methods work on hashes
+            _pick_bursts(table, order, bounds, gof, kept_o, k, loop, method, take)
     stats: dict[int, dict[str, Any]] = {}
     for g in np.flatnonzero(loop).tolist():
         rows = order[bounds[g]:bounds[g + 1]]  # table order = natural path order
         keep = np.flatnonzero(kept_o[bounds[g]:bounds[g + 1]])
         pool = pool_of(table, rows)
         gs = group_seed(seed, keys[g])
-        picks = np.asarray(pick_one(pool, int(k[g]), method, gs, keep), dtype=np.int64)
+        if vectors is not None:
+            from .methods.vectors import pick_vectors
+            picks = pick_vectors(vectors[rows], int(k[g]), method, sequence=table.sequence[rows], seed=gs,
+                                 keep=keep if len(keep) else None)
+        else:
+            picks = np.asarray(pick_one(pool, int(k[g]), method, gs, keep), dtype=np.int64)
         take[bounds[g] + picks] = True
         if with_stats and len(picks):
             stats[g] = group_stats(pool, picks, gs)

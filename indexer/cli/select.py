@@ -33,6 +33,9 @@ PER_HELP = "Group by a column of image_view (folder, class, root, sequence ...),
 @click.option("--method", type=click.Choice(METHOD_NAMES), default=None,
               help="How to choose inside a group [default: diverse].")
 @click.option("--seed", type=int, default=None, help="Same inputs and seed, same selection [default: 0].")
+@click.option("--features", default=None, metavar="hash|embedding[:MODEL]",
+              help="What diverse and kcenter compare: the hashes, or the vectors of `indexer embed` (cosine) "
+                   "[default: hash].")
 @click.option("--burst-gap", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
               help="Frames of a folder at most this far apart are one burst (sequence) [default: 60].")
 @click.option("--save", metavar="NAME", help="Store the selection and its parameters in the database.")
@@ -61,8 +64,8 @@ PER_HELP = "Group by a column of image_view (folder, class, root, sequence ...),
               help="Symlink them there instead.")
 @click.option("-q", "--quiet", is_flag=True, help="No notes or summary on stderr.")
 def select_cmd(db_path: Path | None, target: int | None, fraction: float | None, total: int | None, balance: bool,
-               per: str | None, where: str | None, method: str | None, seed: int | None, burst_gap: float | None,
-               save: str | None, extend: str | None, only_new: bool, exclude_selection: tuple[str, ...],
+               per: str | None, where: str | None, method: str | None, seed: int | None, features: str | None,
+               burst_gap: float | None, save: str | None, extend: str | None, only_new: bool, exclude_selection: tuple[str, ...],
                against: str | None, min_distance: int | None,
                stats: bool, fmt: str, output: Path | None, copy_to: Path | None, link_to: Path | None,
                symlink_to: Path | None, quiet: bool) -> None:
@@ -105,7 +108,7 @@ def select_cmd(db_path: Path | None, target: int | None, fraction: float | None,
         result = select(db, target=target, fraction=fraction, total=total, per=per, balance=balance, where=where,
                         method=method, seed=seed, burst_gap=burst_gap, save=save, extend=extend,
                         exclude_selections=exclude_selection, stats=stats, against=against,
-                        min_distance=min_distance)
+                        min_distance=min_distance, features=features)
         source_note = sources_note(db.features_sources())
         if only_new:
             result = dataclasses.replace(result, images=[im for im in result.images if im.new])
