@@ -8,7 +8,7 @@ import click
 
 from ..errors import Interrupted
 from . import cli
-from .common import db_option, echo_err, open_db, quiet_option
+from .common import cluster_options, db_option, echo_err, open_db, pool_options, quiet_option
 
 PRESETS = ("dinov2", "clip", "imagenet")  # indexer.embed.preprocess.PRESETS
 
@@ -41,13 +41,15 @@ def _triple(ctx: click.Context, param: click.Parameter, value: str | None) -> tu
               help="Images per inference call.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Decoding and inference processes [default: number of cores].")
+@cluster_options
 @click.option("--where", metavar="SQL", help="Only images for which this SQL expression over image_view is true.")
 @click.option("--retry-errors", is_flag=True, help="Try images this model failed on again.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @quiet_option
 def embed_cmd(db_path: Path | None, model: Path, preset: str | None, input_size: int | None,
               mean: tuple[float, ...] | None, std: tuple[float, ...] | None, output_name: str | None, batch: int,
-              workers: int | None, where: str | None, retry_errors: bool, as_json: bool, quiet: bool) -> None:
+              workers: int | None, cluster: str | None, worker_roots: tuple[str, ...], where: str | None,
+              retry_errors: bool, as_json: bool, quiet: bool) -> None:
     """Store what your ONNX image model sees in each indexed image (for select, similar, duplicates).
 
     Incremental and resumable like scan: only live images without a vector of this model are
@@ -56,14 +58,16 @@ def embed_cmd(db_path: Path | None, model: Path, preset: str | None, input_size:
     \b
     indexer embed --model dinov2-small.onnx --preset dinov2
     indexer embed --model bioclip-visual.onnx --preset clip --batch 64
+    indexer embed --model dinov2-small.onnx --preset dinov2 --cluster tcp://head:8786
     """
     from ..embed.run import prepare_job, run_embed
+    pool = pool_options(cluster, worker_roots, workers)
     job = prepare_job(model, preset=preset, input_size=input_size, mean=mean, std=std, batch=batch,
                       workers=workers, output=output_name)
     with open_db(db_path, check=True) as db:
         try:
-            summary = run_embed(db, job, workers=workers, where=where, retry_errors=retry_errors,
-                                progress=False if quiet else None)
+            summary = run_embed(db, job, where=where, retry_errors=retry_errors, progress=False if quiet else None,
+                                **pool)  # type: ignore[arg-type]
         except Interrupted as exc:
             _report(exc.args[0], as_json)
             echo_err("Interrupted: everything committed so far is kept. Run the same command again to resume.")

@@ -85,8 +85,8 @@ def _model(r: sqlite3.Row) -> ModelRow:
 
 
 def pending(db: Database, model_id: int, ids: Sequence[int] | None, retry_errors: bool, page: int = 2048
-            ) -> Iterator[tuple[int, str, int, int]]:
-    """(image id, exact path, size, mtime_ns) of live images without a vector of this model (or
+            ) -> Iterator[tuple[int, str, str, int, int]]:
+    """(image id, exact root, exact path below it, size, mtime_ns) of live images without a vector of this model (or
     without any row: failed ones only with retry_errors), in id order, read a page at a time so a
     million pending images never sit in memory. `ids` restricts them (a --where)."""
     skip = "e.vector IS NOT NULL" if retry_errors else "1"
@@ -111,7 +111,7 @@ def pending(db: Database, model_id: int, ids: Sequence[int] | None, retry_errors
         if not rows:
             return
         for i, root, root_raw, rel, raw, size, mtime in rows:
-            yield int(i), from_db(root, root_raw) + "/" + from_db(rel, raw), int(size), int(mtime)
+            yield int(i), from_db(root, root_raw), from_db(rel, raw), int(size), int(mtime)
         last = int(rows[-1][0])
 
 

@@ -107,10 +107,12 @@ def prepare_job(model: str | os.PathLike[str], *, preset: str | None = None, inp
 
 def run_embed(db: Database, job: EmbedJob, *, workers: int | None = None, where: str | None = None,
               retry_errors: bool = False, progress: bool | None = None, commit: int = COMMIT,
-              flush_seconds: float = FLUSH_SECONDS, pipeline: Any = None) -> EmbedSummary:
-    """Embed every live image (matching `where`) that has no vector of the job's model. `pipeline`:
-    a ready pool with Pipeline's run(items, sink, on_result) (the Dask back end); default a local
-    pool of `workers` processes. Raises Interrupted(summary) on Ctrl-C or SIGTERM."""
+              flush_seconds: float = FLUSH_SECONDS, cluster: str | None = None,
+              worker_roots: tuple[tuple[str, str], ...] = ()) -> EmbedSummary:
+    """Embed every live image (matching `where`) that has no vector of the job's model, on a local
+    pool of `workers` processes, or with `cluster` (`local:N` or a scheduler address) on a Dask
+    cluster whose workers see each root, and the model file, where `worker_roots` maps them.
+    Raises Interrupted(summary) on Ctrl-C or SIGTERM."""
     from ..db import select as q
     from ..pipeline import Pipeline
 
@@ -121,7 +123,8 @@ def run_embed(db: Database, job: EmbedJob, *, workers: int | None = None, where:
     n_workers = workers or os.cpu_count() or 1
     run_id = db.start_run("embed", {"model": job.info.path, "sha256": job.info.sha256, "name": job.info.name,
                                     "workers": n_workers, "batch": job.spec.batch, "where": where,
-                                    "retry_errors": retry_errors, **job.spec.pp.as_row()})
+                                    "retry_errors": retry_errors, **job.spec.pp.as_row(),
+                                    **({"cluster": cluster} if cluster else {})})
     model_id = job.register(db)
     counts, reasons = EmbedCounts(), {}
     started = time.monotonic()
@@ -146,8 +149,9 @@ def run_embed(db: Database, job: EmbedJob, *, workers: int | None = None, where:
 
     items = (EmbedItem(*row) for row in qe.pending(db, model_id, ids, retry_errors))
     try:
-        pool = pipeline or Pipeline(n_workers, batch=commit, chunk=job.spec.batch, flush_seconds=flush_seconds,
-                                    decode=partial(embed_many, spec=job.spec), failed=crashed)
+        pool = _pool(db, job, n_workers, commit, flush_seconds, cluster, worker_roots) if cluster else \
+            Pipeline(n_workers, batch=commit, chunk=job.spec.batch, flush_seconds=flush_seconds,
+                     decode=partial(embed_many, spec=job.spec), failed=crashed)
         with pool as pipe:
             pipe.run(items, sink, lambda r: bar.update(1))
         status = "completed"
@@ -165,6 +169,20 @@ def run_embed(db: Database, job: EmbedJob, *, workers: int | None = None, where:
     if status == "interrupted":
         raise Interrupted(summary)
     return summary
+
+
+def _pool(db: Database, job: EmbedJob, workers: int, commit: int, flush_seconds: float, cluster: str,
+          worker_roots: tuple[tuple[str, str], ...]) -> Any:
+    """The Dask back end (indexer.cluster): the same loop, chunks run on the cluster's workers,
+    each session with one thread (a Dask worker runs one task per thread). The model file is
+    read where `worker_roots` maps its folder, else at the same path."""
+    from dataclasses import replace
+
+    from ..cluster import ClusterPipeline, worker_path
+    spec = replace(job.spec, model_path=worker_path(job.spec.model_path, worker_roots), threads=1)
+    roots = [r["path"] for r in db.roots() if os.path.isdir(r["path"])]
+    return ClusterPipeline(cluster, worker_roots=worker_roots, roots=roots, batch=commit, chunk=spec.batch,
+                           flush_seconds=flush_seconds, decode=partial(embed_many, spec=spec), failed=crashed)
 
 
 CRASH_ERROR = "the image decoder or the model crashed its worker process"

@@ -34,12 +34,18 @@ class EmbedSpec:
 
 @dataclass(frozen=True)
 class EmbedItem:
-    """An indexed image to embed: its row, where it is, and the stat the index holds for it."""
+    """An indexed image to embed: its row, where it is (its root, as `--worker-root` maps roots for
+    Dask workers, and the path below it), and the stat the index holds for it."""
 
     image_id: int
-    path: str
+    root: str
+    rel_path: str
     size: int
     mtime_ns: int
+
+    @property
+    def path(self) -> str:
+        return f"{self.root}/{self.rel_path}"
 
 
 @dataclass(frozen=True)
