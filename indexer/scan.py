@@ -201,6 +201,8 @@ class Scanner:
         # Files handed to the pool, by (root_id, folder, name): 'new' or 'changed'. They count
         # when their result is stored, so an interrupted run reports what it committed.
         self._queued: dict[tuple[int, str, str], str] = {}
+        # while a folder is classified: its new files' candidate source rows by (device, inode)
+        self._inode_rows: dict[tuple[int, int], list[dict[str, object]]] | None = None
 
     # -- classification ---------------------------------------------------------------------
 
@@ -211,12 +213,19 @@ class Scanner:
         known = self.db.files_in_folder(root.id, listing.folder)
         restore: list[tuple[int, int | None, int | None]] = []
         settled = 0
-        for entry in listing.files:
-            item = self.classify(root, listing.folder, entry, known.pop(entry.name, None), restore)
-            if item is None:
-                settled += 1
-            else:
-                yield item
+        # the rows that files new to this folder may have moved from, in one query
+        self._inode_rows = self.db.find_by_inodes([
+            (e.device, e.inode) for e in listing.files
+            if e.name not in known and e.inode is not None and e.device is not None and not e.error])
+        try:
+            for entry in listing.files:
+                item = self.classify(root, listing.folder, entry, known.pop(entry.name, None), restore)
+                if item is None:
+                    settled += 1
+                else:
+                    yield item
+        finally:
+            self._inode_rows = None
         if listing.complete:  # a file renamed inside this folder took its row along: not gone
             self._mark_missing([k.id for k in known.values() if k.state is not State.MISSING
                                 and k.id not in self._moved and self._judged(root, listing.folder, k.name)])
@@ -270,13 +279,20 @@ class Scanner:
         Returns the id of the row moved to the new path."""
         if entry.inode is None or entry.device is None:
             return None
-        row = self.db.find_by_inode(entry.device, entry.inode, entry.size, entry.mtime_ns)
+        key = (entry.device, entry.inode)
+        if self._inode_rows is None:
+            row = self.db.find_by_inode(entry.device, entry.inode, entry.size, entry.mtime_ns)
+        else:
+            rows = self._inode_rows.get(key, [])
+            row = next((r for r in rows if (r["size"], r["mtime_ns"]) == (entry.size, entry.mtime_ns)), None)
         if row is None:
             return None
         old = "/".join(p for p in (row["root"], row["folder"], row["name"]) if p)  # exact: a real path
         if os.path.lexists(old):
             return None  # a hard link or a copy: both paths are live files
         self.db.move(row["id"], root.id, folder, entry.name)
+        if self._inode_rows is not None:  # its old path is no longer the row's: not a source for others
+            self._inode_rows[key] = [r for r in self._inode_rows.get(key, []) if r["id"] != row["id"]]
         return int(row["id"])
 
     def _mark_missing(self, ids: list[int]) -> None:

@@ -284,6 +284,20 @@ def test_copy_is_new_not_a_move(indexed, db_path):
     assert got[(CAM1, "IMG_0002.JPG")]["state"] == got[(CAM1, "hardlink.JPG")]["state"] == "indexed"
 
 
+def test_a_moved_file_and_its_hard_link_in_one_folder_are_one_move_and_one_new_file(indexed, db_path):
+    """The folder's move sources are looked up in one query: the row the first name took along
+    is no longer a source for the second."""
+    old = rows(db_path)[(CAM2, "IMG_0004.JPG")]
+    (indexed / "site1" / "sorted").mkdir()
+    os.rename(indexed / CAM2 / "IMG_0004.JPG", indexed / "site1" / "sorted" / "a.JPG")
+    os.link(indexed / "site1" / "sorted" / "a.JPG", indexed / "site1" / "sorted" / "b.JPG")
+    s = run_scan(indexed, db_path)
+    assert counts(s) == expect(unchanged=11, moved=1, new=1)
+    got = rows(db_path)
+    assert got[("site1/sorted", "a.JPG")]["id"] == old["id"]
+    assert got[("site1/sorted", "b.JPG")]["id"] != old["id"]
+
+
 def test_renamed_camera_folder_is_moved_not_decoded(indexed, db_path):
     before = {r["id"]: features(r) for k, r in rows(db_path).items() if k[0] == CAM2}
     os.rename(indexed / CAM2, indexed / "site2" / "cam02-renamed")

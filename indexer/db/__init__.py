@@ -310,17 +310,29 @@ class Database:
     def find_by_inode(self, device: int, inode: int, size: int, mtime_ns: int) -> dict[str, Any] | None:
         """A row whose file has this identity and content stamp (a moved or renamed file): id,
         root_id, root, folder, name as the file system has them."""
-        r = self.conn.execute(
-            "SELECT i.id, i.root_id, i.folder, i.name, i.rel_raw, r.path AS root, r.path_raw "
-            "FROM images i JOIN roots r ON r.id = i.root_id "
-            "WHERE i.device = ? AND i.inode = ? AND i.size = ? AND i.mtime_ns = ? LIMIT 1",
-            (device, inode, size, mtime_ns),
-        ).fetchone()
-        if r is None:
-            return None
-        folder, name = split_raw(r["rel_raw"])
-        return {"id": r["id"], "root_id": r["root_id"], "root": from_db(r["root"], r["path_raw"]),
-                "folder": from_db(r["folder"], folder), "name": from_db(r["name"], name)}
+        rows = self.find_by_inodes([(device, inode)]).get((device, inode), [])
+        return next((r for r in rows if (r["size"], r["mtime_ns"]) == (size, mtime_ns)), None)
+
+    def find_by_inodes(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], list[dict[str, Any]]]:
+        """The rows of these (device, inode) pairs, in id order: one query per 500 pairs (a folder
+        of new files asks once, not once per file)."""
+        found: dict[tuple[int, int], list[dict[str, Any]]] = {}
+        keys = list(dict.fromkeys(keys))
+        for i in range(0, len(keys), 500):
+            part = keys[i:i + 500]
+            rows = self.conn.execute(  # a join from the keys: the (device, inode) index is searched per key
+                f"WITH k(device, inode) AS (VALUES {', '.join(['(?, ?)'] * len(part))}) "
+                "SELECT i.id, i.root_id, i.folder, i.name, i.rel_raw, i.device, i.inode, i.size, i.mtime_ns, "
+                "r.path AS root, r.path_raw FROM k JOIN images i ON i.device = k.device AND i.inode = k.inode "
+                "JOIN roots r ON r.id = i.root_id ORDER BY i.id",
+                [v for key in part for v in key])
+            for r in rows:
+                folder, name = split_raw(r["rel_raw"])
+                found.setdefault((r["device"], r["inode"]), []).append({
+                    "id": r["id"], "root_id": r["root_id"], "root": from_db(r["root"], r["path_raw"]),
+                    "folder": from_db(r["folder"], folder), "name": from_db(r["name"], name),
+                    "size": r["size"], "mtime_ns": r["mtime_ns"]})
+        return found
 
     # -- writes --------------------------------------------------------------------------------
 
