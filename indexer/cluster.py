@@ -74,16 +74,24 @@ def cluster_options(cluster: str | None, worker_roots: Sequence[str], workers: i
 
 
 def parse_worker_roots(values: Sequence[str]) -> tuple[tuple[str, str], ...]:
-    """`--worker-root LOCAL=REMOTE` values as (local, remote) prefixes, the longest local first."""
+    """`--worker-root LOCAL=REMOTE` values as (local, remote) prefixes (see root_map)."""
     pairs = []
     for value in values:
         local, sep, remote = value.partition("=")
         if not sep or not local or not remote:
             raise ClusterError(f"--worker-root {value!r}: expected LOCAL=REMOTE, the root as this machine "
                                "sees it and as the workers see it")
+        pairs.append((local, remote))
+    return root_map(pairs)
+
+
+def root_map(pairs: Sequence[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    """(local, remote) folder pairs with LOCAL absolute as scan roots are, the longest first."""
+    out = []
+    for local, remote in pairs:
         local = os.path.normpath(os.path.abspath(os.path.expanduser(local))).replace(os.sep, "/")
-        pairs.append((_trim(local), _trim(remote)))
-    return tuple(sorted(pairs, key=lambda p: -len(p[0])))
+        out.append((_trim(local), _trim(remote)))
+    return tuple(sorted(out, key=lambda p: -len(p[0])))
 
 
 def _trim(path: str) -> str:
@@ -266,7 +274,7 @@ class ClusterPipeline(Pipeline):
                  failed: Callable[[Any, str], Any] | None = None) -> None:
         super().__init__(1, batch=batch, chunk=chunk, flush_seconds=flush_seconds, decode=decode, failed=failed)
         self.address = parse_address(address)
-        self.mapping = tuple(worker_roots)
+        self.mapping = root_map(worker_roots)
         self.roots = list(roots)
         self.timeout = _timeout()
         self._client: Any = None
