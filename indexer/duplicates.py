@@ -60,6 +60,7 @@ class Member:
     ahash_bits: int
     centre: bool
     keep: bool
+    distance: float | None = None  # cosine distance of the embeddings to the centre (--by embedding)
 
 
 @dataclass(frozen=True)
@@ -221,26 +222,42 @@ def group_pairs(n: int, i: np.ndarray, j: np.ndarray) -> list[tuple[int, np.ndar
 
 
 def duplicates(db: Database | str | os.PathLike[str] | None = None, *, hash: str = DEFAULT_HASH, max_distance: int | None = None, where: str | None = None,
-               per: str | None = None, exact: bool = False, keep: Sequence[str] | str | None = None) -> Duplicates:
+               per: str | None = None, exact: bool = False, keep: Sequence[str] | str | None = None,
+               by: str = "hash") -> Duplicates:
     """Groups of near-duplicate live images (see the module docstring). With `exact`, only groups
     of byte-identical files: candidates with equal size and equal hashes are read and compared by
-    content hash (BLAKE2b); no other file is read."""
-    b = bounds(hash, max_distance)
+    content hash (BLAKE2b); no other file is read. `by="embedding"` or "embedding:MODEL": pairs
+    within `max_distance` cosine distance (default 0.05) of the stored vectors of that model
+    (indexer.embed.similar.embedding_pairs: exact, n^2/2 dot products)."""
     rules = check_keep(keep)
+    if by != "hash":
+        if exact:
+            raise DuplicatesError("--exact compares file contents: it does not go with --by embedding")
+        with opened(db) as d:
+            return _duplicates(d, {}, hash, where, per, False, rules, by, max_distance)
+    b = bounds(hash, max_distance)
     with opened(db) as d:
         return _duplicates(d, b, hash, where, per, exact, rules)
 
 
 def _duplicates(db: Database, b: dict[str, int], hash: str, where: str | None, per: str | None, exact: bool,
-                rules: tuple[str, ...]) -> Duplicates:
+                rules: tuple[str, ...], by: str = "hash", max_distance: float | None = None) -> Duplicates:
     live, notes = _live(db, where)
     n = len(live.ids)
-    if exact:
+    vectors = None
+    if by != "hash":
+        from .embed.similar import embedding_pairs
+        i, j, _, vectors, more, model, cos = embedding_pairs(db, by, live.ids, max_distance, MAX_PAIRS)
+        notes = [*notes, *more]
+        hash, b = f"embedding:{model}", {"cosine": cos}  # type: ignore[dict-item]
+    elif exact:
         b_search = {h: 0 for h in HASHES}
         i, j = _pairs(live, b_search)
     else:
         i, j = _pairs(live, b)
     i, j = _same_group_only(db, live, per, i, j)
+    if vectors is not None and not live.position:
+        live.position.update((int(x), k) for k, x in enumerate(live.ids.tolist()))
     found = group_pairs(n, i, j)
     info = dq.image_info(db, live.ids[np.concatenate([m for _, m in found])] if found else [])
     groups: list[DuplicateGroup] = []
@@ -252,7 +269,7 @@ def _duplicates(db: Database, b: dict[str, int], hash: str, where: str | None, p
         sets = _identical_sets(mem) if exact else [mem]
         for s in sets:
             c = cen if any(x.id == cen.id for x in s) else s[0]
-            groups.append(_group(len(groups) + 1, c, s, rules, live, exact))
+            groups.append(_group(len(groups) + 1, c, s, rules, live, exact, vectors))
     return Duplicates(hash, b if not exact else {h: 0 for h in HASHES}, n, int(len(i)), tuple(groups), rules, exact,
                       tuple(notes))
 
@@ -288,7 +305,7 @@ def content_hash(path: str) -> str | None:
 
 
 def _group(number: int, centre: dq.ImageInfo, mem: list[dq.ImageInfo], rules: tuple[str, ...], live: _Live,
-           identical: bool) -> DuplicateGroup:
+           identical: bool, vectors: np.ndarray | None = None) -> DuplicateGroup:
     if not live.position:
         live.position.update((int(x), k) for k, x in enumerate(live.ids.tolist()))
     keeper, reason = choose_keeper(mem, rules, live.position)
@@ -297,9 +314,15 @@ def _group(number: int, centre: dq.ImageInfo, mem: list[dq.ImageInfo], rules: tu
     def bits(a: int, b: int) -> int:
         return ((a ^ b) & 0xFFFFFFFFFFFFFFFF).bit_count()
 
+    def cosine(m: dq.ImageInfo) -> float | None:
+        if vectors is None:
+            return None
+        a, c = vectors[live.position[m.id]].astype(np.float32), vectors[live.position[centre.id]].astype(np.float32)
+        return round(max(0.0, 1.0 - float(a @ c)), 6)
+
     members = tuple(Member(m.id, m.path, m.root, m.rel_path, m.size, m.width, m.height, m.sharpness, m.time,
                            bits(m.dhash, centre.dhash), bits(m.phash, centre.phash), bits(m.ahash, centre.ahash),
-                           m.id == centre.id, m.id == keeper) for m in mem)
+                           m.id == centre.id, m.id == keeper, cosine(m)) for m in mem)
     return DuplicateGroup(number, centre.id, keeper, reason, members, identical)
 
 

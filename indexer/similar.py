@@ -30,6 +30,7 @@ class SimilarImage:
     dhash_bits: int
     phash_bits: int
     ahash_bits: int
+    distance: float | None = None  # cosine distance of the embeddings (--by embedding)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -37,17 +38,23 @@ class SimilarImage:
 
 def similar(db: Database | str | os.PathLike[str] | None = None, image: str | os.PathLike[str] | None = None, *, id: int | None = None,
             path: str | os.PathLike[str] | None = None, top: int = 10, max_distance: int | None = 64,
-            hash: str = DEFAULT_HASH) -> list[SimilarImage]:
+            hash: str = DEFAULT_HASH, by: str = "hash") -> list[SimilarImage]:
     """The `top` live images nearest to the query by `hash` (ties: the sum of the other two
     hashes' bits, then natural path order), within max_distance bits; the query image itself is
-    left out when it is indexed."""
+    left out when it is indexed. `by="embedding"` or "embedding:MODEL": nearest by the cosine
+    distance of the stored vectors of that model (max_distance is then a cosine distance); an
+    image file that is not indexed is run through the model, where its file still is."""
     if sum(x is not None for x in (image, id, path)) != 1:
         raise DuplicatesError("give exactly one of an image file, --id ID or --path PATH")
     if hash == "all":
         raise DuplicatesError("similar ranks by one hash: choose phash, dhash or ahash")
-    bound = bounds(hash, 64 if max_distance is None else max_distance)[hash]
+    bound = bounds(hash, 64 if max_distance is None or by != "hash" else max_distance)[hash]
     if top < 1:
         raise DuplicatesError(f"--top must be at least 1, not {top}")
+    if by != "hash":
+        from .embed.similar import similar_by_embedding
+        with opened(db) as d:
+            return similar_by_embedding(d, by, image, id, path, top, max_distance)
     with opened(db) as d:
         return _similar(d, image, id, path, top, bound, hash)
 
@@ -75,6 +82,12 @@ def _similar(db: Database, image: Any, id: int | None, path: Any, top: int, boun
         dd = {h: int(d[h][k]) for h in HASHES}
         out.append(SimilarImage(i, paths.get(i, ""), dd[hash], dd["dhash"], dd["phash"], dd["ahash"]))
     return out
+
+
+def query_hashes(db: Database, image: Any, image_id: int | None, path: Any) -> tuple[dict[str, int], int | None]:
+    """The query's hashes (unsigned) and its image id when it is indexed (DuplicatesError when
+    there is no such image)."""
+    return _query(db, image, image_id, path)
 
 
 def _query(db: Database, image: Any, image_id: int | None, path: Any) -> tuple[dict[str, int], int | None]:

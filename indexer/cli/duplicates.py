@@ -25,8 +25,11 @@ OUT_FORMATS = ("table", "csv", "json")
 @db_option
 @click.option("--hash", "hash_name", default="phash", show_default=True, metavar="|".join(HASH_CHOICES),
               help="The hash compared; all: every hash within its own bound.")
-@click.option("--max-distance", type=int, default=None, metavar="BITS",
-              help="Largest Hamming distance of a near copy [default: phash 6, dhash 4, ahash 2].")
+@click.option("--max-distance", type=float, default=None, metavar="BITS|COS",
+              help="Largest Hamming distance of a near copy [default: phash 6, dhash 4, ahash 2]; with --by "
+                   "embedding a cosine distance [default: 0.05].")
+@click.option("--by", "by", default="hash", show_default=True, metavar="hash|embedding[:MODEL]",
+              help="Compare the hashes, or the vectors of `indexer embed` (cosine distance).")
 @click.option("--where", metavar="SQL", help="Only images for which this SQL expression over image_view is true.")
 @click.option("--per", metavar="EXPR", help="Only group images with the same value (folder, level:N, any SQL expression).")
 @click.option("--exact", is_flag=True, help="Only byte-identical files (content hash of candidates with equal size and hashes).")
@@ -43,7 +46,7 @@ OUT_FORMATS = ("table", "csv", "json")
 @click.option("--format", "fmt", type=click.Choice(OUT_FORMATS), default="table", show_default=True,
               help="Output format.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
-def duplicates_cmd(db_path: Path | None, hash_name: str, max_distance: int | None, where: str | None,
+def duplicates_cmd(db_path: Path | None, hash_name: str, max_distance: float | None, by: str, where: str | None,
                    per: str | None, exact: bool, keep: tuple[str, ...], move_to: Path | None, manifest: Path | None,
                    undo: Path | None, across: tuple[str, str] | None, fmt: str, quiet: bool) -> None:
     """Groups of near-duplicate images from the stored hashes; keep the best, move the rest aside.
@@ -65,6 +68,9 @@ def duplicates_cmd(db_path: Path | None, hash_name: str, max_distance: int | Non
         return
     if manifest and not move_to:
         raise click.UsageError("--manifest goes with --move-to DIR")
+    max_distance = _bound(max_distance, by)
+    if by != "hash" and across:
+        raise click.UsageError("--across compares hashes: it does not go with --by embedding")
     if across:
         if move_to:
             raise click.UsageError("--across only reports: it cannot be combined with --move-to")
@@ -76,7 +82,7 @@ def duplicates_cmd(db_path: Path | None, hash_name: str, max_distance: int | Non
     from ..duplicates import duplicates
     with open_db(db_path, write=True if move_to else None) as db:
         result = duplicates(db, hash=hash_name, max_distance=max_distance, where=where, per=per, exact=exact,
-                            keep=keep or None)
+                            keep=keep or None, by=by)
         moved = None
         if move_to is not None and result.groups:
             from ..moves import move_duplicates
@@ -88,8 +94,11 @@ def duplicates_cmd(db_path: Path | None, hash_name: str, max_distance: int | Non
     if not quiet:
         what = "byte-identical" if result.exact else "near-duplicate"
         bound = ", ".join(f"{h} <= {b}" for h, b in result.max_distance.items())
+        unit = f" ({result.hash})" if by != "hash" else " bits"
+        for note in result.notes:
+            echo_err(f"note: {note}")
         echo_err(f"{len(result.groups)} groups of {what} images ({result.redundant} could go) among "
-                 f"{result.images} images ({bound} bits; keep {','.join(result.keep)})"
+                 f"{result.images} images ({bound}{unit}; keep {','.join(result.keep)})"
                  + ("" if move_to else "; dry run: nothing moved"))
 
 
@@ -111,7 +120,8 @@ def _print_groups(result: Duplicates, fmt: str) -> None:
         click.echo(f"group {g.number}: {len(g.members)} images{tag}, keep by {g.reason}")
         for m in g.members:
             role = "keep" if m.keep else "move"
-            click.echo(f"  {role}  d{m.dhash_bits:>2} p{m.phash_bits:>2} a{m.ahash_bits:>2}  "
+            cos = f"cos {m.distance:.4f}  " if m.distance is not None else ""
+            click.echo(f"  {role}  {cos}d{m.dhash_bits:>2} p{m.phash_bits:>2} a{m.ahash_bits:>2}  "
                        f"{m.width}x{m.height} {m.size:>9}  {m.path}")
 
 
@@ -147,14 +157,16 @@ def _bits_text(bits: dict[str, Any]) -> str:
 @click.option("--path", "image_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="The query is the indexed image at this path (nothing decoded).")
 @click.option("--top", type=click.IntRange(min=1), default=10, show_default=True, help="How many to list.")
-@click.option("--max-distance", type=int, default=None, metavar="BITS",
-              help="Only images at most this many bits away [default: any].")
+@click.option("--max-distance", type=float, default=None, metavar="BITS|COS",
+              help="Only images at most this many bits away (a cosine distance with --by embedding) [default: any].")
+@click.option("--by", "by", default="hash", show_default=True, metavar="hash|embedding[:MODEL]",
+              help="Rank by a hash, or by the cosine distance of the vectors of `indexer embed`.")
 @click.option("--hash", "hash_name", default="phash", show_default=True, metavar="phash|dhash|ahash",
               help="The hash ranked by.")
 @click.option("--format", "fmt", type=click.Choice(OUT_FORMATS), default="table", show_default=True,
               help="Output format.")
 def similar_cmd(db_path: Path | None, image_file: Path | None, image_id: int | None, image_path: Path | None,
-                top: int, max_distance: int | None, hash_name: str, fmt: str) -> None:
+                top: int, max_distance: float | None, by: str, hash_name: str, fmt: str) -> None:
     """The indexed images nearest to an image, with their distances in bits.
 
     \b
@@ -165,16 +177,33 @@ def similar_cmd(db_path: Path | None, image_file: Path | None, image_id: int | N
     if sum(x is not None for x in (image_file, image_id, image_path)) != 1:
         raise click.UsageError("give exactly one of IMAGE_FILE, --id ID or --path PATH")
     from ..similar import similar
+    max_distance = _bound(max_distance, by)
     with open_db(db_path, write=None) as db:
         found = similar(db, image_file, id=image_id, path=image_path, top=top, max_distance=max_distance,
-                        hash=hash_name)
+                        hash=hash_name, by=by)
     if fmt == "json":
         click.echo(json.dumps([f.as_dict() for f in found], indent=1, ensure_ascii=False))
     elif fmt == "csv":
         w = csv.writer(sys.stdout, lineterminator="\n")
-        w.writerow(["id", "path", "bits", "dhash_bits", "phash_bits", "ahash_bits"])
+        cos = ["distance"] if by != "hash" else []
+        w.writerow(["id", "path", "bits", "dhash_bits", "phash_bits", "ahash_bits", *cos])
         for f in found:
-            w.writerow([f.id, f.path, f.bits, f.dhash_bits, f.phash_bits, f.ahash_bits])
+            w.writerow([f.id, f.path, f.bits, f.dhash_bits, f.phash_bits, f.ahash_bits,
+                        *([f.distance] if cos else [])])
     else:
         for f in found:
-            click.echo(f"{f.bits:>2}  d{f.dhash_bits:>2} p{f.phash_bits:>2} a{f.ahash_bits:>2}  {f.path}")
+            head = f"cos {f.distance:.4f}" if f.distance is not None else f"{f.bits:>2}"
+            click.echo(f"{head}  d{f.dhash_bits:>2} p{f.phash_bits:>2} a{f.ahash_bits:>2}  {f.path}")
+
+
+def _bound(max_distance: float | None, by: str) -> float | int | None:
+    """--max-distance: whole bits for hashes, a cosine distance from 0 to 2 with --by embedding."""
+    if max_distance is None:
+        return None
+    if by == "hash":
+        if not float(max_distance).is_integer():
+            raise click.UsageError(f"--max-distance counts bits of a hash: a whole number, not {max_distance}")
+        return int(max_distance)
+    if not 0 <= max_distance <= 2:
+        raise click.UsageError(f"--max-distance is a cosine distance from 0 to 2 with --by embedding, not {max_distance}")
+    return float(max_distance)
