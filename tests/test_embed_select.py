@@ -176,3 +176,24 @@ def test_self_pairs_and_nearest_match_brute_force():
     assert set(zip(i.tolist(), j.tolist())) == want
     rows, dd = V.nearest(x, xf[3], 5)
     assert rows[0] == 3 and np.array_equal(rows, np.argsort(d[3], kind="stable")[:5])
+
+
+def test_report_pairs_use_the_embeddings_a_selection_was_made_with(runner, planted, tmp_path):
+    db_path, hue_of, base = planted
+    model = onnx_models.hue(base / "hue.onnx")
+    runner.invoke(cli, ["embed", "--db", str(db_path), "--model", str(model), "--workers", "1", "-q",
+                        "--mean", "0.5,0.5,0.5", "--std", "0.5,0.5,0.5"])
+    r = runner.invoke(cli, ["select", "--db", str(db_path), "--target", "6", "--features", "embedding:hue",
+                            "--save", "by-hue", "-q"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(cli, ["report", "--db", str(db_path), "--out", str(tmp_path / "rep"), "--selection", "by-hue",
+                            "--workers", "1", "--pairs", "10", "-q"])
+    assert r.exit_code == 0, r.output
+    import re
+    page = (tmp_path / "rep" / "index.html").read_text()
+    cards = re.findall(r'data-excluded="(\d+)" data-nearest="(\d+)" data-distance="\d+" data-cosine="([0-9.]+)"', page)
+    assert len(cards) == 10
+    conn = sqlite3.connect(db_path)
+    path_of = dict(conn.execute("SELECT id, path FROM image_files"))
+    for ex, kept, cos in cards:  # every excluded image has a kept one of its own hue: the nearest
+        assert hue_of[path_of[int(ex)]] == hue_of[path_of[int(kept)]] and float(cos) < 0.01

@@ -37,12 +37,15 @@ def make_report(db: Database, out: str | os.PathLike[str], *, per: str | None = 
                 total: int | None = None, balance: bool = False, method: str | None = None,
                 seed: int | None = None, burst_gap: float | None = None, pairs: int = 24, thumb_size: int = 160,
                 workers: int | None = None, png: bool = False, progress: bool | None = None,
-                duplicates: dict[str, Any] | None = None, across: dict[str, Any] | None = None) -> ReportSummary:
+                duplicates: dict[str, Any] | None = None, across: dict[str, Any] | None = None,
+                features: str | None = None) -> ReportSummary:
     """Write out/index.html (and out/thumbs/, and with `png` the PNG charts) for the images of
     the index matching `where`, grouped by `per`, showing saved selection `selection` or one made
     now with target/fraction/total (balance, method, seed), or no selection."""
     started = time.monotonic()
     options = _select_options(selection, target, fraction, total, balance, method, seed)
+    if features and options is not None:  # a selection made now on embeddings (select --features)
+        options["features"] = features
     if png:
         from .plots import require_matplotlib
 

@@ -77,7 +77,7 @@ def gather(db: Database, *, per: str | None = None, where: str | None = None, se
     return ReportData(
         generated_at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"), per=per, where=where,
         overview=_overview(db, rows, images, labelled=bool(classes)), groups=groups, selection=sel,
-        pairs=_pairs(table, images, pairs, seed) if members is not None else [],
+        pairs=_pairs(table, images, pairs, seed, _embeddings(db, table, info)) if members is not None else [],
         outliers=_outliers(images), notes=notes,
     )
 
@@ -164,9 +164,22 @@ def _spread(a: np.ndarray, k: int) -> np.ndarray:
 
 # -- verification pairs ----------------------------------------------------------------------------
 
-def _pairs(table: FeatureTable, images: list[ImageInfo], budget: int, seed: int) -> list[Pair]:
+def _embeddings(db: Database, table: FeatureTable, info: tuple[Any, ...] | None) -> np.ndarray | None:
+    """The vectors (aligned with the table) of the model a selection made with --features
+    embedding[:MODEL] used; None for a selection made with the hashes."""
+    features = (info[3] or {}).get("features") if info is not None else None
+    if not features or features == "hash":
+        return None
+    from ..embed.store import aligned_vectors, parse_features, resolve_model
+    model = resolve_model(db, parse_features(features)[1])
+    return aligned_vectors(db, model, table.ids)[0]
+
+
+def _pairs(table: FeatureTable, images: list[ImageInfo], budget: int, seed: int,
+           vectors: np.ndarray | None = None) -> list[Pair]:
     """A seeded sample of excluded images, spread over the groups, each with the nearest kept
-    image of its group by the combined distance of indexer.methods (ties: the first in natural order)."""
+    image of its group by the combined distance of indexer.methods (ties: the first in natural order),
+    or, for a selection made on embeddings (`vectors`), by their cosine distance."""
     from ..methods import pairwise
 
     by_group: dict[str, tuple[list[ImageInfo], list[ImageInfo]]] = {}
@@ -188,6 +201,12 @@ def _pairs(table: FeatureTable, images: list[ImageInfo], budget: int, seed: int)
         kept_rows = table_rows(table, [im.id for im in kept])
         rows = np.union1d(ex_rows, kept_rows)  # pool_of wants ascending rows
         d = pairwise(pool_of(table, rows), np.searchsorted(rows, ex_rows), np.searchsorted(rows, kept_rows))
+        if vectors is not None:
+            cos = 1.0 - vectors[ex_rows].astype(np.float32) @ vectors[kept_rows].astype(np.float32).T
+            nearest = np.argmin(cos, axis=1)
+            out += [Pair(group, ex, kept[int(j)], int(d[i, j]), round(max(0.0, float(cos[i, j])), 6))
+                    for i, (ex, j) in enumerate(zip(sample, nearest))]
+            continue
         nearest = np.argmin(d, axis=1)
         out += [Pair(group, ex, kept[int(j)], int(d[i, j])) for i, (ex, j) in enumerate(zip(sample, nearest))]
     return out

@@ -383,9 +383,12 @@ def _pairs(data: ReportData, page: Shown) -> str:
 
 def _pair(p: Pair, page: Shown, grouped: bool) -> str:
     group = f" · {text(p.group)}" if grouped else ""
+    cos = f' data-cosine="{p.cosine:.4f}"' if p.cosine is not None else ""
+    what = f"cosine distance <b>{p.cosine:.3f}</b> (hashes {p.distance})" if p.cosine is not None \
+        else f"distance <b>{p.distance}</b>"
     return (f'<div class="pair" data-excluded="{p.excluded.id}" data-nearest="{p.kept.id}" '
-            f'data-distance="{p.distance}"><div class="two">{_figure(p.excluded, page, True)}'
-            f"{_figure(p.kept, page, True)}</div><p>distance <b>{p.distance}</b>{group}</p></div>")
+            f'data-distance="{p.distance}"{cos}><div class="two">{_figure(p.excluded, page, True)}'
+            f"{_figure(p.kept, page, True)}</div><p>{what}{group}</p></div>")
 
 
 def _outliers(data: ReportData, page: Shown) -> str:

@@ -69,6 +69,7 @@ class Pair:
     excluded: ImageInfo
     kept: ImageInfo
     distance: int  # combined distance of indexer.methods.distance (0-255)
+    cosine: float | None = None  # cosine distance of the embeddings, when the selection used them (the nearest by it)
 
 
 @dataclass(frozen=True)
