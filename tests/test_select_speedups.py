@@ -93,3 +93,20 @@ def test_slice_distances_are_combined():
     assert dist.to_rows(c, ref).tolist() == dist.combined(c, idx, ref).tolist()
     one = dist.codes(Pool(h[:1, 0], h[:1, 1], h[:1, 2], np.zeros(1), np.zeros(1), np.zeros(1, bool), np.zeros(1)))
     assert dist.to_previous(one).tolist() == [] and dist.to_rows(one, np.zeros(1, np.int64)).tolist() == [0]
+
+
+def test_burst_majority_is_the_bitwise_majority_of_each_segment():
+    import importlib
+
+    bursts = importlib.import_module("indexer.methods.bursts")
+    rng = np.random.default_rng(1)
+    for trial in range(6):
+        cnt = rng.integers(1, 12, 400)
+        cnt[::37] = rng.choice([254, 255, 256, 300], len(cnt[::37]))  # around the byte counters' limit
+        heads = np.r_[0, np.cumsum(cnt)[:-1]]
+        w = rng.integers(0, 2**64, int(cnt.sum()), dtype=np.uint64)
+        if trial % 2:
+            w[::3] = w[0]  # many equal words: counts of exactly half and half + 1
+        want = [np.packbits(2 * np.unpackbits(w[h:h + n].view(np.uint8).reshape(-1, 8), axis=1, bitorder="little")
+                            .sum(axis=0) > n, bitorder="little").view(np.uint64)[0] for h, n in zip(heads, cnt)]
+        assert bursts._majority(w, heads, cnt).tolist() == [int(x) for x in want]

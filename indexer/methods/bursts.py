@@ -184,20 +184,24 @@ def _central(c: Codes, lead: np.ndarray, heads: np.ndarray) -> np.ndarray:
 def _majority(w: np.ndarray, heads: np.ndarray, cnt: np.ndarray) -> np.ndarray:
     """Bitwise majority (a bit is set when more than half of the words have it) of each segment
     of 64-bit words. Eight bit planes: plane b holds bit b of every byte, so one sum per plane
-    counts that bit in all eight bytes at once (segments of up to 255 words; longer ones are
-    counted bit by bit)."""
-    S = len(heads)
-    half = np.repeat(cnt // 2, 8)             # set when the count of ones exceeds half
-    out = np.zeros(S * 8, np.uint8)           # byte j of segment s at 8 * s + j (little-endian)
+    counts that bit in all eight bytes at once, and one add tells all eight counts from half:
+    count + 127 - half reaches 128 (bit 7 of its byte) exactly when count > half, and never
+    carries into the next byte (segments of up to 255 words; longer ones are counted bit by bit)."""
     lo = np.uint64(0x0101010101010101)
+    bias = (np.uint64(127) - np.minimum(cnt // 2, 127).astype(np.uint64)) * lo
+    out = np.zeros(len(heads), np.uint64)    # bit 8j + b: the majority of bit 8j + b
     for b in range(8):
-        ones = np.add.reduceat((w >> np.uint64(b)) & lo, heads).view(np.uint8)
-        out |= (ones > half).astype(np.uint8) << np.uint8(b)
+        ones = np.add.reduceat((w >> np.uint64(b)) & lo, heads)
+        ones += bias
+        ones >>= np.uint64(7)
+        ones &= lo
+        ones <<= np.uint64(b)
+        out |= ones
     for s in np.flatnonzero(cnt > 255).tolist():  # the byte counts above wrapped: count again
         seg = w[heads[s]:heads[s] + cnt[s]].view(np.uint8).reshape(-1, 8)
         ones = np.unpackbits(seg, axis=1, bitorder="little").reshape(-1, 8, 8).sum(axis=0)
-        out[8 * s:8 * s + 8] = np.packbits(2 * ones > cnt[s], axis=1, bitorder="little").reshape(8)
-    return out.view(np.uint64)
+        out[s] = np.packbits(2 * ones > cnt[s], axis=1, bitorder="little").reshape(8).view(np.uint64)[0]
+    return out
 
 
 def _kcenter(c: Codes, grp: np.ndarray, starts: np.ndarray, size: np.ndarray, keep: np.ndarray,
@@ -263,6 +267,10 @@ def _greedy(c: Codes, grp: np.ndarray, lead: np.ndarray, keep: np.ndarray, kc: n
         picks[lead[j]] = True
         taken[j] = True
         made[act] += 1
+        keep_on = made[act] < count[act]  # segments that are done need no pass (all of them for --target 1)
+        act, j = act[keep_on], j[keep_on]
+        if len(act) == 0:
+            return
         # one pass over the leaders of the active segments
         rows = _segment_rows(heads[act], seg_len[act])
         owner = np.repeat(j, seg_len[act])
