@@ -7,14 +7,21 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import onnx_models
 import pytest
+from imaging import make_archive, save_jpeg, scene
 from PIL import Image
 
-import onnx_models
-from imaging import make_archive, save_jpeg, scene
 from indexer import Database, scan
 from indexer.cli import cli
-from indexer.embed.preprocess import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD, load_input, make_preprocess
+from indexer.embed.preprocess import (
+    CLIP_MEAN,
+    CLIP_STD,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    load_input,
+    make_preprocess,
+)
 
 pytest.importorskip("onnxruntime")
 

@@ -2,7 +2,6 @@
 features and vectors from one decode, as scan followed by embed does."""
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import sqlite3
@@ -12,10 +11,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
-
 import onnx_models
+import pytest
 from imaging import make_archive, save_jpeg, scene
+
 from indexer import Database, scan
 from indexer.embed.combined import decode_both
 from indexer.embed.preprocess import load_input, make_preprocess

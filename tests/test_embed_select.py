@@ -3,14 +3,13 @@ and the vector methods against plain reference implementations."""
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
 
 import numpy as np
+import onnx_models
 import pytest
+from imaging import save_jpeg, scene
 from PIL import Image
 
-import onnx_models
-from imaging import save_jpeg, scene
 from indexer import Database, scan
 from indexer.cli import cli
 from indexer.methods import vectors as V

@@ -17,4 +17,4 @@ class EmbedError(IndexerError):
     """An embedding model cannot be used as asked (missing, not ONNX, wrong inputs or outputs)."""
 
 
-__all__ = ["EmbedError", "INSTALL_HINT"]
+__all__ = ["INSTALL_HINT", "EmbedError"]

@@ -8,8 +8,6 @@ are loaded once and reduced twice, exactly as the scan reduces them.
 """
 from __future__ import annotations
 
-import os
-import stat
 import warnings
 from typing import Any
 
@@ -20,29 +18,17 @@ from .preprocess import Preprocess, draft_scale, prepare, reduced_image, to_rgb
 def decode_both(item: WorkItem, pp: Preprocess) -> tuple[ImageResult, Any]:
     """(the scan's ImageResult, the prepared model input or None when the file failed)."""
     from ..features import describe_error
+    from .files import open_image
 
-    path = item.path
+    got = open_image(item.path)
+    if got.fh is None:
+        return ImageResult(item, None, got.error, *got.stamp, vanished=got.vanished), None
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0))
-    except FileNotFoundError:
-        return ImageResult(item, None, "file vanished before it was read", 0, 0, None, None, vanished=True), None
-    except OSError as exc:
-        return ImageResult(item, None, describe_error(exc), 0, 0, None, None), None
-    size = mtime_ns = 0
-    inode = device = None
-    try:
-        with os.fdopen(fd, "rb") as fh:
-            st = os.fstat(fh.fileno())
-            size, mtime_ns, inode, device = st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev
-            if not stat.S_ISREG(st.st_mode):
-                return ImageResult(item, None, "not a regular file (a pipe, socket or device)", size, mtime_ns,
-                                   inode, device), None
-            if size == 0:
-                return ImageResult(item, None, "empty file (0 bytes)", size, mtime_ns, inode, device), None
+        with got.fh as fh:
             features, array = _both(fh, pp)
     except Exception as exc:  # any decoder error is this file's failure, not the run's
-        return ImageResult(item, None, describe_error(exc), size, mtime_ns, inode, device), None
-    return ImageResult(item, features, None, size, mtime_ns, inode, device), array
+        return ImageResult(item, None, describe_error(exc), *got.stamp), None
+    return ImageResult(item, features, None, *got.stamp), array
 
 
 def _both(fh: Any, pp: Preprocess) -> tuple[Features, Any]:

@@ -103,8 +103,8 @@ def reduced_image(im: Any, target: int) -> Any:
 
 def to_rgb(im: Any) -> Any:
     """RGB 8-bit from any mode Pillow reads (16-bit gray scaled down, alpha dropped)."""
-    from PIL import Image
     import numpy as np
+    from PIL import Image
 
     if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         a = np.asarray(im, dtype=np.float64)
@@ -143,6 +143,7 @@ def prepare(im: Any, pp: Preprocess) -> Any:
 def load_input(fp: Any, pp: Preprocess) -> Any:
     """Open, reduce-decode and prepare one image (a path or a binary file). Raises on bad input."""
     import warnings
+
     from PIL import Image
 
     with warnings.catch_warnings():

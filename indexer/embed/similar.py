@@ -27,8 +27,8 @@ def similar_by_embedding(db: Database, by: str, image: Any, image_id: int | None
     import numpy as np
 
     from ..methods import vectors as V
-    from ..similar import SimilarImage, query_hashes
     from ..sequences import load_features
+    from ..similar import SimilarImage, query_hashes
 
     bound = check_cosine(max_distance)
     model = _model(db, by)
@@ -68,7 +68,7 @@ def _embed_file(model: Any, image: Any) -> Any:
     with the preprocessing its vectors were made with."""
     import numpy as np
 
-    from .model import sha256_of, session
+    from .model import session, sha256_of
     from .preprocess import Preprocess, load_input
     from .task import normalise
 

@@ -9,7 +9,7 @@ from ..db import embeddings as qe
 from ..db.embeddings import ModelRow, failures
 from . import EmbedError
 
-__all__ = ["failures", "list_models", "parse_features", "resolve_model", "aligned_vectors"]
+__all__ = ["aligned_vectors", "failures", "list_models", "parse_features", "resolve_model"]
 
 
 def list_models(db: Database) -> list[ModelRow]:

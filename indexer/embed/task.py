@@ -7,8 +7,6 @@ session is made once per worker process and model, with `spec.threads` intra-op 
 """
 from __future__ import annotations
 
-import os
-import stat
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,19 +94,20 @@ def _vector_result(item: EmbedItem, v: tuple[bytes | None, str | None]) -> Embed
 
 def _read(item: EmbedItem, pp: Preprocess) -> tuple[Any, EmbedResult | None]:
     from ..features import describe_error
+    from .files import open_image
     from .preprocess import load_input
 
-    try:
-        fd = os.open(item.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except FileNotFoundError:
+    got = open_image(item.path)
+    if got.vanished:
         return None, EmbedResult(item, None, None, "file vanished (run indexer scan)")
-    except OSError as exc:
-        return None, EmbedResult(item, None, describe_error(exc))
+    if got.fh is None and got.st is None:
+        return None, EmbedResult(item, None, got.error)
+    if got.fh is None or got.stamp[:2] != (item.size, item.mtime_ns):
+        if got.fh is not None:
+            got.fh.close()
+        return None, EmbedResult(item, None, None, CHANGED)
     try:
-        with os.fdopen(fd, "rb") as fh:
-            st = os.fstat(fh.fileno())
-            if not stat.S_ISREG(st.st_mode) or (st.st_size, st.st_mtime_ns) != (item.size, item.mtime_ns):
-                return None, EmbedResult(item, None, None, CHANGED)
+        with got.fh as fh:
             return load_input(fh, pp), None
     except Exception as exc:  # any decoder error is this image's failure
         return None, EmbedResult(item, None, describe_error(exc))

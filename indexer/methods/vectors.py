@@ -347,12 +347,10 @@ def _extra_frames(x: np.ndarray, gid: np.ndarray, rep: np.ndarray, keep: np.ndar
     cand = np.flatnonzero(~picked)
     g = gid[cand]
     d = 1.0 - np.einsum("ij,ij->i", x[cand].astype(np.float32), x[rep[g]].astype(np.float32))
-    by = np.lexsort((cand, -d, g))
-    gs = g[by]
-    head = np.r_[0, np.flatnonzero(gs[1:] != gs[:-1]) + 1] if len(gs) else np.zeros(0, np.int64)
-    rank = np.arange(len(by)) - np.repeat(head, np.diff(np.r_[head, len(by)]))
+    by = np.lexsort((cand, -d, g))            # each burst's frames, most different first
+    rank = np.arange(len(by)) - np.searchsorted(g[by], g[by])  # place in its burst's list
     level = np.empty(len(cand), np.int64)
-    level[by] = have[gs] + rank
+    level[by] = have[g[by]] + rank            # the how-many-th frame of its burst it would be
     return cand[np.lexsort((cand, -d, level))[:count]]
 
 
