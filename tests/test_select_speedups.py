@@ -110,3 +110,55 @@ def test_burst_majority_is_the_bitwise_majority_of_each_segment():
         want = [np.packbits(2 * np.unpackbits(w[h:h + n].view(np.uint8).reshape(-1, 8), axis=1, bitorder="little")
                             .sum(axis=0) > n, bitorder="little").view(np.uint64)[0] for h, n in zip(heads, cnt)]
         assert bursts._majority(w, heads, cnt).tolist() == [int(x) for x in want]
+
+
+# -- kcenter: passes over the band give the picks of passes over every row ------------------------
+
+def _kcenter_module():
+    import importlib
+
+    return importlib.import_module("indexer.methods.kcenter")
+
+
+def test_band_loop_gives_the_recorded_kcenter_picks(monkeypatch):
+    import json
+
+    import select_reference as ref
+
+    monkeypatch.setattr(_kcenter_module(), "BAND_FROM", 0)  # every pool through the band loop
+    want = json.loads(Path(ref.JSON).read_text())
+    got = {k: ref.digest(v) for k, v in ref.method_cases().items() if "/kcenter/" in k}
+    assert got and all(got[k] == want["methods"][k] for k in got)
+    got = {k: ref.digest(v) for k, v in ref.group_cases().items() if k.endswith("/kcenter")}
+    assert got and all(got[k] == want["groups"][k] for k in got)
+
+
+@pytest.mark.parametrize("depth,catch", [(0, 1), (2, 64), (5, 3)])
+def test_band_loop_is_the_plain_loop(monkeypatch, depth, catch):
+    """Clustered rows, exact repeats (ties at every level, and the all-duplicates ending), kept
+    rows; the band's depth and catch-up step only change how the work is cut."""
+    import importlib
+
+    from indexer.methods import Pool
+
+    dist = importlib.import_module("indexer.methods.distance")
+    km = _kcenter_module()
+    monkeypatch.setattr(km, "BAND_DEPTH", depth)
+    monkeypatch.setattr(km, "CATCH_UP", catch)
+    rng = np.random.default_rng(depth)
+    for n, scenes, reps in ((2000, 60, 1), (1500, 40, 25), (1200, 1200, 1)):
+        base = rng.integers(0, 2**64, (scenes, 3), dtype=np.uint64)
+        scene = rng.integers(0, scenes, n // reps).repeat(reps)[:n]
+        flips = np.left_shift(np.uint64(1), rng.integers(0, 64, (len(scene), 3)).astype(np.uint64))
+        h = base[scene] ^ np.where(rng.random((len(scene), 1)) < 0.7, flips, np.uint64(0))
+        h[rng.random(len(scene)) < 0.2] = h[0]  # exact repeats of one row
+        p = Pool(h[:, 0], h[:, 1], h[:, 2], rng.uniform(0, 255, len(scene)).round(-1), np.zeros(len(scene)),
+                 rng.random(len(scene)) < 0.3, np.arange(len(scene)))
+        c = dist.codes(p)
+        for count, keep in ((150, np.zeros(0, np.int64)), (400, np.array([3, 17, 900])), (len(scene), np.zeros(0, np.int64))):
+            rows = np.arange(len(scene))[::2] if count == 400 else np.arange(len(scene))
+            out = []
+            for band_from in (10**9, 0):
+                monkeypatch.setattr(km, "BAND_FROM", band_from)
+                out.append(km.farthest_point(c, rows, count, keep).tolist())
+            assert out[0] == out[1], (n, count)

@@ -152,8 +152,9 @@ def distances_to(c: Codes, ref: tuple) -> np.ndarray:
 
 
 def update_min(c: Codes, ref: tuple, m: np.ndarray, assign: np.ndarray | None = None,
-               label: int = 0) -> None:
-    """m = minimum(m, distance of each row of c to ref), in place, chunk by chunk.
+               label: int = 0, stop: int | None = None) -> None:
+    """m = minimum(m, distance of each row of c to ref), in place, chunk by chunk (rows
+    0..stop-1 only, with `stop`).
 
     With `assign`, rows whose distance is strictly below their old m get `label` there
     (nearest-centre bookkeeping for clustering). This is the O(n) step every greedy
@@ -161,7 +162,7 @@ def update_min(c: Codes, ref: tuple, m: np.ndarray, assign: np.ndarray | None = 
     PARALLEL_ROWS rows or more are cut in THREADS parts done at once (numpy releases the GIL in
     its loops; every row is computed exactly as in one part).
     """
-    n = len(c)
+    n = len(c) if stop is None else stop
     parts = THREADS if n >= PARALLEL_ROWS else 1
     if parts <= 1:
         _update_range(c, ref, m, assign, label, 0, n)

@@ -28,20 +28,26 @@ eps: a new run starts at the first image too far from its leader).
 If k exceeds the number of units, the remaining picks are the images farthest from their
 run's representative.
 
-Where the time goes now (issue 12, point 5; benchmarks/bench_select.py): on data whose frames
-do not collapse into runs (its synthetic index keeps 846k units of 1M rows) the loop is 1000
-passes over 846k units, ~2-3.3 ms each: the pass is already the fastest numpy form tried (a
-fourth thermometer-coded word for brightness and gray, or a carry-save sum of the three hashes
-to save a popcount, were 20-55% slower per pass), so the passes of pools of 64k rows or more
-are split over the machine's cores (distance.THREADS, same result bit for bit). Not done:
-pruning the pass with the triangle inequality (a row can only get closer to the new centre c
-when d(c, its centre) < 2 x its distance). Measured on 200k rows, the share of rows that still
-need each pass is 0.95 / 0.71 / 0.29 over steps 1-100 / 100-500 / 500-1000 on bench_select's
-data (unrelated scenes, all ~90-130 apart) and 0.51 / 0.26 / 0.16 on bench_select_methods'
-(cameras with a day and a night look); a per-row test and the gathers it needs cost about half
-a pass, so the saving would be a fraction of the late steps only. `select --per sequence`
-does not call this function per burst: bursts.py runs the same algorithm on all one-burst
-groups at once.
+Passes over the band (issue 12, point 5; benchmarks/bench_select.py). On data whose frames do
+not collapse into runs (bench_select's synthetic index keeps 846k units of 1M rows) the plain
+loop is 1000 passes over 846k units, ~2.5-4 ms each, ~3 s in all; the pass itself is already
+the fastest numpy form tried (a fourth thermometer-coded word for brightness and gray, or a
+carry-save sum of the three hashes, were 20-55% slower; pruning with the triangle inequality
+saves little here, since unrelated scenes are all ~90-130 apart). But a pass only matters for
+the rows that can still be the farthest one, and m[i] never grows: so pools of BAND_FROM units
+or more pass over the *band* only, the rows within BAND_DEPTH of the largest m, copied together
+(`_Band`). Every other row keeps the m of the centres it has seen, an upper bound below the
+band's floor, so it cannot be the farthest row while the band's largest m is at or above the
+floor. When that falls below the floor, the floor moves down and the rows that reach it catch up
+on the centres they missed, in order, CATCH_UP at a time, stopping as soon as they fall below
+the floor again. The largest m, and the first row that has it, are exactly those of the plain
+loop, so the picks are the same (tests/test_select_speedups.py runs both on the recorded cases
+and on pools with ties and repeats). On bench_select's 1M rows: 1000 picks from 846k units in
+~1.3 s instead of ~4 s of the plain loop in the same run (load average ~2.7), 0.3x the CPU;
+the band holds 1-30% of the units, and the catch-ups are most of the work. Rows are far apart
+and their m close together there (75% of the units within 10 of the largest m at the end), the
+hard case; clustered archives keep the band smaller. `select --per sequence` does not call
+this function per burst: bursts.py runs the same algorithm on all one-burst groups at once.
 """
 from __future__ import annotations
 
@@ -57,6 +63,9 @@ if TYPE_CHECKING:
 
 KCENTER_EPS = 16  # run radius (combined units) below which consecutive images share one unit
 _MAX_PASSES = 64
+BAND_FROM = 1 << 15  # farthest_point over this many units or more passes over the band only
+BAND_DEPTH = 2       # the band: rows within this much of the largest m (when it was listed)
+CATCH_UP = 64        # centres applied to rows catching up before those below the floor are dropped
 
 
 def kcenter(pool: Pool, k: int, *, keep: np.ndarray | None = None, eps: int = KCENTER_EPS) -> np.ndarray:
@@ -99,6 +108,14 @@ def farthest_point(c: Codes, rows: np.ndarray, count: int, keep: np.ndarray) -> 
         nxt = int(np.argmax(m))
     else:
         nxt = central_row(sub)
+    loop = _band_loop if len(rows) >= BAND_FROM else _plain_loop
+    picks = loop(sub, m, taken, nxt, count)
+    return rows[np.asarray(picks, dtype=np.int64)]
+
+
+def _plain_loop(sub: Codes, m: np.ndarray, taken: np.ndarray, nxt: int, count: int) -> list[int]:
+    """The greedy loop with one pass over every row per pick: m is the exact distance of every
+    row to its nearest centre."""
     picks: list[int] = []
     while len(picks) < count:
         if taken[nxt]:
@@ -109,10 +126,99 @@ def farthest_point(c: Codes, rows: np.ndarray, count: int, keep: np.ndarray) -> 
         m[nxt] = 0
         nxt = int(np.argmax(m))
         if m[nxt] == 0:  # all remaining rows duplicate a pick: take them in natural order
-            rest = np.flatnonzero(~taken)[: count - len(picks)]
-            picks.extend(int(r) for r in rest)
+            return picks + np.flatnonzero(~taken)[: count - len(picks)].tolist()
+    return picks
+
+
+def _band_loop(sub: Codes, m: np.ndarray, taken: np.ndarray, nxt: int, count: int) -> list[int]:
+    """The picks of _plain_loop, with passes over the rows near the top of m only (module doc,
+    "Passes over the band")."""
+    band = _Band(sub, m, count)
+    picks: list[int] = []
+    while len(picks) < count:
+        if taken[nxt]:
             break
-    return rows[np.asarray(picks, dtype=np.int64)]
+        picks.append(nxt)
+        taken[nxt] = True
+        nxt, top = band.add(nxt)
+        if top == 0:  # all remaining rows duplicate a pick: take them in natural order
+            return picks + np.flatnonzero(~taken)[: count - len(picks)].tolist()
+    return picks
+
+
+class _Band:
+    """m and the bookkeeping of _band_loop.
+
+    m[i] is exact over the first seen[i] centres (the kept images are in m from the start) and
+    an upper bound of row i's distance to its nearest centre. The band is the rows at or above
+    `floor`, all exact, with their codes copied together so that a pass over them streams; every
+    row outside it has m below `floor`, so the largest exact m is in the band as long as it is
+    at least `floor`. When it falls below, the floor moves down and the rows that reach it catch
+    up on the centres they missed."""
+
+    def __init__(self, sub: Codes, m: np.ndarray, count: int) -> None:
+        self.sub, self.m = sub, m
+        self.seen = np.zeros(len(m), np.int32)
+        self.centres: list[int] = []
+        self.rows = np.zeros(0, np.int64)   # the band, ascending
+        self.codes = sub.take(self.rows)
+        self.mb = np.zeros(0, np.uint8)     # m of the band rows (the copy that passes update)
+        self.floor = MAX_DISTANCE + 1
+
+    def add(self, centre: int) -> tuple[int, int]:
+        """Make `centre` (a row at the top) a centre; (first row of the largest m, that m)."""
+        self.centres.append(centre)
+        t = len(self.centres)
+        if t == 1:  # every row: m exact after one pass
+            update_min(self.sub, self.sub.row(centre), self.m)
+            self.seen[:] = 1
+            self.m[centre] = 0
+        else:
+            update_min(self.codes, self.sub.row(centre), self.mb)
+            self.mb[np.searchsorted(self.rows, centre)] = 0
+        while True:
+            at = int(np.argmax(self.mb)) if len(self.mb) else -1
+            if at >= 0 and self.mb[at] >= self.floor:
+                return int(self.rows[at]), int(self.mb[at])
+            self._lower(t)
+
+    def _lower(self, t: int) -> None:
+        """Move the floor BAND_DEPTH below the largest m and list the rows at or above it,
+        catching up the ones that have not seen every centre."""
+        m, seen = self.m, self.seen
+        m[self.rows] = self.mb
+        self.floor = max(int(m.max()) - BAND_DEPTH, 0)
+        near = np.flatnonzero(m >= self.floor)
+        _catch_up(self.sub, self.centres, near[seen[near] < t], m, seen, self.floor)
+        self.rows = near[m[near] >= self.floor]
+        self.codes = self.sub.take(self.rows)
+        self.mb = m[self.rows]
+
+
+def _catch_up(sub: Codes, centres: list[int], rows: np.ndarray, m: np.ndarray, seen: np.ndarray,
+              floor: int) -> None:
+    """Apply to each row the centres it has not seen, in order, until it has seen them all or its
+    m falls below `floor` (it cannot be the farthest row then; the rest can wait). Rows are
+    ordered by what they have seen, so the rows that need a centre are a prefix of them, and
+    every CATCH_UP centres the rows that fell below the floor are dropped."""
+    t = len(centres)
+    rows = rows[np.argsort(seen[rows], kind="stable")]
+    codes, mr, sr = sub.take(rows), m[rows], seen[rows]
+    j = int(sr[0]) if len(rows) else t
+    while len(rows) and j < t:
+        stop = min(t, j + CATCH_UP)
+        need = np.searchsorted(sr, np.arange(j, stop + 1, dtype=sr.dtype), side="right").tolist()
+        for i in range(j, stop):  # need[i - j] rows have not seen centre i
+            update_min(codes, sub.row(centres[i]), mr, stop=need[i - j])
+        j = stop
+        sr[:need[-1]] = j
+        low = mr < floor
+        if low.any():
+            m[rows[low]], seen[rows[low]] = mr[low], sr[low]
+            stay = np.flatnonzero(~low)
+            rows, mr, sr = rows[stay], mr[stay], sr[stay]
+            codes = codes.take(stay)
+    m[rows], seen[rows] = mr, sr
 
 
 def runs(c: Codes, eps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
