@@ -23,6 +23,9 @@ products.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 
 from .common import check_k, check_seed, finish, rng_for, sequence_groups
@@ -76,7 +79,47 @@ def farthest_first(vectors: np.ndarray, count: int, keep: np.ndarray | None = No
     extra = np.zeros((0, x.shape[1]), np.float32) if centres is None else np.asarray(centres, np.float32)
     if count <= 0 or n == 0:
         return np.zeros(0, np.int64)
-    return _Farthest(x, keep, extra).run(count)
+    with one_blas_thread():
+        return _Farthest(x, keep, extra).run(count)
+
+
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """OpenBLAS on one thread for the loop: its products (a few thousand rows by one vector)
+    are too small to share, and on a busy machine the second thread's spin-waits made the loop
+    3-4x slower (measured: 100k rows, 0.66 s against 2.2 s). numpy's bundled OpenBLAS only;
+    elsewhere nothing changes."""
+    lib = _openblas()
+    if lib is None:
+        yield
+        return
+    before = lib.scipy_openblas_get_num_threads64_()
+    lib.scipy_openblas_set_num_threads64_(1)
+    try:
+        yield
+    finally:
+        lib.scipy_openblas_set_num_threads64_(before)
+
+
+_BLAS: list[object] = []
+
+
+def _openblas() -> object | None:
+    if not _BLAS:
+        found = None
+        try:
+            import ctypes
+            import glob
+            import os
+            libs = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs", "libscipy_openblas64_*.so")
+            for path in glob.glob(libs):
+                lib = ctypes.CDLL(path)
+                if hasattr(lib, "scipy_openblas_set_num_threads64_"):
+                    found = lib
+        except OSError:
+            found = None
+        _BLAS.append(found)
+    return _BLAS[0]
 
 
 class _Farthest:

@@ -1,0 +1,248 @@
+"""Embeddings (issue 13): embed throughput against bare onnxruntime, kcenter over a million
+vectors, and what the vectors cost on disk.
+
+    python benchmarks/bench_embed.py [--files 240] [--batch 16] [--rows 1000000] [--storage-rows 20000]
+                                     [--skip throughput,kcenter,storage]
+
+1. Throughput. A synthetic ONNX encoder, built here with onnx.helper (nothing downloaded), about
+   a 16x16 stride-16 patch embedding (3 -> 192) of the 224x224 input, `--blocks` token MLP blocks
+   (1x1 convolutions 192 -> 768 -> 192, ReLU, residual), global average pooling and a 192 -> 384
+   projection, 384-d output: 4 blocks ~0.5 GFLOP per image (a ninth of DINOv2-S's 4.6), 36 blocks
+   ~4.2 GFLOP (about DINOv2-S's work, not its accuracy). `--files` 1080p
+   JPEGs (scenes as the tests make them, ~300-500 KB). Ours: the whole `indexer embed --preset
+   dinov2 --batch B` process (start-up, the reduced decode at 1/4, resize, crop, inference,
+   writes), wall time for the files. Bare: one onnxruntime session with every core, the same
+   model and batch size, on the same images already decoded and preprocessed into arrays (decode
+   not timed). Ratio = our images/s / bare images/s.
+2. kcenter: 1,000 picks of `--rows` 384-d float16 unit vectors shaped like an archive (200
+   cameras, 50 scenes each, events of 1-8 near-identical frames in natural order), wall and CPU
+   time of indexer.methods.vectors.kcenter and the process's peak RSS (the vectors alone are
+   rows x 768 bytes).
+3. Storage: `--storage-rows` image rows, then one 384-d vector each through the embed writer
+   (256 per transaction); growth of the database file, per million images.
+
+Every figure is from one run; the load average is printed before and after, since other work
+on the machine slows both sides of a ratio unevenly.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+# -- the model ------------------------------------------------------------------------------------
+
+def build_model(path: Path, dim: int = 192, out: int = 384, blocks: int = 4) -> Path:
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    init = [numpy_helper.from_array((rng.normal(0, 0.05, (dim, 3, 16, 16))).astype(np.float32), "patch_w")]
+    nodes = [helper.make_node("Conv", ["pixel_values", "patch_w"], ["t0"], kernel_shape=[16, 16], strides=[16, 16])]
+    for b in range(blocks):
+        w1 = numpy_helper.from_array(rng.normal(0, 0.05, (4 * dim, dim, 1, 1)).astype(np.float32), f"w1_{b}")
+        w2 = numpy_helper.from_array(rng.normal(0, 0.05, (dim, 4 * dim, 1, 1)).astype(np.float32), f"w2_{b}")
+        init += [w1, w2]
+        nodes += [helper.make_node("Conv", [f"t{b}", f"w1_{b}"], [f"h{b}"], kernel_shape=[1, 1]),
+                  helper.make_node("Relu", [f"h{b}"], [f"r{b}"]),
+                  helper.make_node("Conv", [f"r{b}", f"w2_{b}"], [f"m{b}"], kernel_shape=[1, 1]),
+                  helper.make_node("Add", [f"t{b}", f"m{b}"], [f"t{b + 1}"])]
+    proj = numpy_helper.from_array(rng.normal(0, 0.05, (dim, out)).astype(np.float32), "proj")
+    init.append(proj)
+    nodes += [helper.make_node("GlobalAveragePool", [f"t{blocks}"], ["pooled"]),
+              helper.make_node("Flatten", ["pooled"], ["flat"]),
+              helper.make_node("MatMul", ["flat", "proj"], ["embedding"])]
+    graph = helper.make_graph(nodes, "bench_encoder",
+                              [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, ["N", 3, 224, 224])],
+                              [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["N", out])], init)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+# -- 1. throughput --------------------------------------------------------------------------------
+
+def make_files(folder: Path, n: int) -> list[Path]:
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    from imaging import save_jpeg, scene
+
+    folder.mkdir(parents=True, exist_ok=True)
+    bases = [save_jpeg(scene(i, (1920, 1080)), folder.parent / f"base{i}.jpg", quality=90) for i in range(12)]
+    out = []
+    for i in range(n):
+        p = folder / f"cam{i // 100:02d}" / f"IMG_{i:05d}.JPG"
+        if not p.exists():
+            p.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(bases[i % len(bases)], p)
+        out.append(p)
+    return out
+
+
+def bare_rate(model: Path, files: list[Path], batch: int) -> float:
+    import onnxruntime as ort
+
+    from indexer.embed.preprocess import load_input, make_preprocess
+    pp = make_preprocess("dinov2")
+    arrays = [load_input(str(p), pp) for p in files]
+    sess = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    sess.run(None, {"pixel_values": np.stack(arrays[:batch])})  # warm up
+    t = time.perf_counter()
+    for s in range(0, len(arrays), batch):
+        sess.run(None, {"pixel_values": np.stack(arrays[s:s + batch])})
+    return len(arrays) / (time.perf_counter() - t)
+
+
+def ours_rate(model: Path, root: Path, db: Path, n: int, batch: int) -> tuple[float, float]:
+    db.unlink(missing_ok=True)
+    for suffix in ("-wal", "-shm", ".lock"):
+        Path(str(db) + suffix).unlink(missing_ok=True)
+    exe = [sys.executable, "-m", "indexer"]
+    subprocess.run([*exe, "scan", str(root), "--db", str(db), "-q"], check=True, capture_output=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    subprocess.run([*exe, "embed", "--db", str(db), "--model", str(model), "--preset", "dinov2", "--batch",
+                    str(batch), "-q"], check=True, capture_output=True)
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    got = sqlite3.connect(db).execute("SELECT COUNT(*) FROM embeddings WHERE vector IS NOT NULL").fetchone()[0]
+    assert got == n, got
+    return n / wall, cpu / n * 1000
+
+
+def throughput(work: Path, n: int, batch: int, blocks: int) -> None:
+    model = build_model(work / f"bench_encoder_{blocks}.onnx", blocks=blocks)
+    files = make_files(work / "embed-archive", n)
+    gflop = (196 * 768 * 192 * 2 + blocks * 196 * 2 * 192 * 768 * 2) / 1e9
+    print(f"throughput: {n} 1080p JPEGs, batch {batch}, model {model.name} ({blocks} MLP blocks, "
+          f"~{gflop:.1f} GFLOP/image, 384-d); load {load()}", flush=True)
+    bares, ours, cpus = [], [], []
+    for step in "ABBA":  # bare, ours, ours, bare: the load of the machine moves under us
+        if step == "A":
+            bares.append(bare_rate(model, files, batch))
+        else:
+            rate, cpu_ms = ours_rate(model, work / "embed-archive", work / "embed.db", n, batch)
+            ours.append(rate)
+            cpus.append(cpu_ms)
+    b, o = sum(bares) / 2, sum(ours) / 2
+    print(f"  bare onnxruntime (pre-decoded arrays, one session, every core): {' / '.join(f'{x:.1f}' for x in bares)} images/s")
+    print(f"  indexer embed (whole process, decode included): {' / '.join(f'{x:.1f}' for x in ours)} images/s, "
+          f"{' / '.join(f'{x:.1f}' for x in cpus)} ms CPU per image")
+    print(f"  ratio ours / bare: {o / b:.2f} (rounds {ours[0] / bares[0]:.2f}, {ours[1] / bares[1]:.2f}; goal >= 0.85); "
+          f"load {load()}", flush=True)
+
+
+# -- 2. kcenter -----------------------------------------------------------------------------------
+
+def archive_vectors(n: int, d: int = 384, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    cams = rng.standard_normal((200, d), dtype=np.float32)
+    scenes = np.repeat(cams, 50, axis=0) + rng.standard_normal((10000, d), dtype=np.float32) * 0.6
+    x = np.empty((n, d), np.float16)
+    for s in range(0, n, 50000):
+        m = min(50000, n - s)
+        sizes = rng.integers(1, 9, m)
+        sizes = sizes[: np.searchsorted(np.cumsum(sizes), m) + 1]
+        lab = np.sort(rng.integers(0, 10000, len(sizes)))
+        event = scenes[lab] + rng.standard_normal((len(sizes), d), dtype=np.float32) * 0.3
+        part = np.repeat(event, sizes, axis=0)[:m] + rng.standard_normal((m, d), dtype=np.float32) * 0.05
+        part /= np.linalg.norm(part, axis=1, keepdims=True)
+        x[s:s + m] = part
+    return x
+
+
+KCENTER = """
+import sys, time, resource
+sys.path.insert(0, {here!r})
+from bench_embed import archive_vectors
+from indexer.methods import vectors as V
+x = archive_vectors({rows})
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+t, c = time.perf_counter(), time.process_time()
+picks = V.kcenter(x, 1000)
+wall, cpu = time.perf_counter() - t, time.process_time() - c
+units = len(V.runs(x, V.KCENTER_EPS)[0])
+print(f"{{wall:.2f}} {{cpu:.2f}} {{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}} {{base / 1024:.0f}} {{units}} {{len(set(picks.tolist()))}}")
+"""
+
+
+def kcenter(rows: int) -> None:
+    print(f"kcenter: 1,000 of {rows:,} 384-d float16 vectors ({rows * 768 / 2**20:.0f} MiB); load {load()}", flush=True)
+    out = subprocess.run([sys.executable, "-c", KCENTER.format(here=str(HERE), rows=rows)],
+                         check=True, capture_output=True, text=True).stdout.split()
+    wall, cpu, peak, base, units, picks = out
+    print(f"  {picks} picks in {wall} s wall, {cpu} s CPU (goal <= 10 s); {units} units after burst runs; "
+          f"peak RSS {peak} MiB ({base} MiB with the vectors made, before kcenter); load {load()}", flush=True)
+
+
+# -- 3. storage -----------------------------------------------------------------------------------
+
+def storage(work: Path, rows: int) -> None:
+    from indexer import Database
+    from indexer.db import embeddings as qe
+
+    path = work / "storage.db"
+    for suffix in ("", "-wal", "-shm", ".lock"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    with Database(path, create=True) as db:
+        with db.transaction() as c:
+            c.execute("INSERT INTO roots (path, added_at) VALUES ('/archive', 'now')")
+            c.executemany("INSERT INTO images (root_id, folder, name, state, size, mtime_ns, first_seen_at, indexed_at) "
+                          "VALUES (1, 'cam', ?, 'indexed', 1, 1, 'now', 'now')", [(f"IMG_{i:07d}.JPG",) for i in range(rows)])
+        db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        before = path.stat().st_size
+        model = qe.register_model(db, {"name": "m", "sha256": "0" * 64, "path": "/m.onnx", "dim": 384, "preset": "dinov2",
+                                       "resize": 256, "crop": 224, "interpolation": "bicubic", "mean": "[0,0,0]",
+                                       "std": "[1,1,1]", "input_name": "x", "output_name": "y"})
+        rng = np.random.default_rng(0)
+        for s in range(0, rows, 256):
+            v = rng.standard_normal((min(256, rows - s), 384)).astype("<f2")
+            qe.write(db, model, [(s + i + 1, v[i].tobytes(), None) for i in range(len(v))], None)
+        db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        after = path.stat().st_size
+    per = (after - before) / rows
+    print(f"storage: {rows:,} 384-d float16 vectors: {per:.0f} bytes per image (the vector is 768), "
+          f"{per * 1e6 / 2**30:.2f} GiB per million images", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--files", type=int, default=240)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--blocks", default="4,36", help="model sizes: MLP blocks (4: ~0.5 GFLOP, 36: ~4 GFLOP, DINOv2-S 4.6)")
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--storage-rows", type=int, default=20_000)
+    ap.add_argument("--workdir", type=Path, default=Path("/tmp/indexer-bench"))
+    ap.add_argument("--skip", default="")
+    a = ap.parse_args()
+    a.workdir.mkdir(parents=True, exist_ok=True)
+    skip = set(a.skip.split(","))
+    print(f"cores {os.cpu_count()}, load {load()}")
+    if "throughput" not in skip:
+        for blocks in a.blocks.split(","):
+            throughput(a.workdir, a.files, a.batch, int(blocks))
+    if "kcenter" not in skip:
+        kcenter(a.rows)
+    if "storage" not in skip:
+        storage(a.workdir, a.storage_rows)
+
+
+if __name__ == "__main__":
+    main()
