@@ -3,6 +3,7 @@
 
     python benchmarks/bench_select.py [--rows 1000000] [--groups 100] [--target 1000] [--db PATH]
                                       [--methods random,buckets,window,kcenter,diverse]
+                                      [--compare all|single|none]
 
 The index is built fast and without images: generated rows go straight into the real schema
 (executemany), with features shaped like camera-trap data: every folder (camera) has a few dozen
@@ -15,12 +16,15 @@ the table times whole `select()` calls (warm load, grouping, the method, paths o
 the methods that pick all one-burst groups at once (the others still call pick() per group). Where issue 12 sets a goal
 (kcenter <= 2 s and diverse <= 1.5 s for 1,000 of 1M rows, --per sequence <= 3 s), `/goal` is the
 wall time over the goal; `before` runs the same select again in the same run the way it ran
-before (distance passes in one thread; one pick() per group) and says whether the picks match.
+before (kcenter: a pass over every unit per pick; diverse: distance passes in one thread; --per
+sequence: one pick() per group) and says whether the picks match. Times are of select() calls
+in this process: interpreter start and imports are not in them.
 Figures are printed, never asserted: this is not part of the test run.
 """
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sqlite3
 import sys
@@ -141,13 +145,11 @@ GOALS = {("kcenter", "--target {n}"): 2.0, ("diverse", "--target {n}"): 1.5,  # 
          ("*", "--target 1 --per sequence"): 3.0}
 
 
-def run(db_path: Path, target: int, methods: list[str], compare: bool) -> None:
+def run(db_path: Path, target: int, methods: list[str], compare: str) -> None:
     """Every method and case: wall and CPU seconds of select(), and where the issue sets a goal,
-    the ratio to it. With `compare`, the same call again in the same run with the distance
-    passes in one thread (single-pool cases) or with one pick() per group (--per sequence, the
-    path before the groups were batched), and the ratio of the two."""
-    import importlib
-
+    the ratio to it. With `compare` ("all", "single" or "none"), the same call again in the same
+    run the way it ran before (_before) for the single-pool cases ("single") and --per sequence
+    ("all": one pick() per group, minutes), and the ratio of the two."""
     dist = importlib.import_module("indexer.methods.distance")
     import indexer.selection as sel_mod
 
@@ -165,7 +167,7 @@ def run(db_path: Path, target: int, methods: list[str], compare: bool) -> None:
                 goal = GOALS.get((method, label)) or GOALS.get(("*", label))
                 line = (f"{method:<9}{shown:<28}{wall:>8.2f}{cpu:>7.2f}{goal or 0:>6.1f}"
                         f"{(wall / goal if goal else 0):>7.2f}{len(result.images):>9}{mem.peak / 2**20:>9.0f}")
-                if compare and (label == "--target {n}" or "sequence" in label):
+                if (compare == "all" and "sequence" in label) or (compare != "none" and label == "--target {n}"):
                     line += "  " + _before(db, method, kw, result, wall, dist, sel_mod)
                 print(line, flush=True)
                 del result
@@ -178,8 +180,10 @@ def _timed(fn):  # (wall, CPU seconds, result)
 
 
 def _before(db, method: str, kw: dict, result, wall: float, dist, sel_mod) -> str:
-    """The same select the way it ran before issue 12 point 5: distance passes in one thread,
-    or one pick() per group for --per sequence. Says whether the picks are the same."""
+    """The same select the way it ran before issue 12 point 5: kcenter's greedy loop with a pass
+    over every unit per pick (not over the band only), diverse's distance passes in one thread,
+    or one pick() per group for --per sequence. Says whether the picks are the same. (The faster
+    path lookup cannot be switched off: compare with an older checkout for that.)"""
     if "per" in kw:
         saved = sel_mod._pick_bursts
         sel_mod._pick_bursts = lambda *a, **k: None  # every group through pick(), one by one
@@ -188,6 +192,15 @@ def _before(db, method: str, kw: dict, result, wall: float, dist, sel_mod) -> st
             w, _, old = _timed(lambda: select(db, method=method, seed=1, **kw))
         finally:
             sel_mod._pick_bursts = saved
+    elif method == "kcenter":  # one pass over every unit per pick, as before the band loop
+        km = importlib.import_module("indexer.methods.kcenter")
+        band_from = km.BAND_FROM
+        km.BAND_FROM = 1 << 62
+        what = "every-unit passes"
+        try:
+            w, _, old = _timed(lambda: select(db, method=method, seed=1, **kw))
+        finally:
+            km.BAND_FROM = band_from
     else:
         threads = dist.THREADS
         dist.THREADS = 1
@@ -207,8 +220,10 @@ def main() -> None:
     ap.add_argument("--target", type=int, default=1000)
     ap.add_argument("--db", type=Path, default=None, help="reuse or keep the index here")
     ap.add_argument("--methods", default="random,buckets,window,kcenter,diverse")
-    ap.add_argument("--no-compare", action="store_true",
-                    help="skip the same-run comparison with one thread / one pick() per group")
+    ap.add_argument("--compare", choices=("all", "single", "none"), default="all",
+                    help="same-run comparison with the code before: all cases (--per sequence through one pick() "
+                         "per group takes minutes), single-pool cases only, or none")
+    ap.add_argument("--no-compare", action="store_true", help="the same as --compare none")
     args = ap.parse_args()
     tmp = None
     if args.db is None:
@@ -238,7 +253,7 @@ def main() -> None:
         del table
     print(f"{n:,} live images; feature arrays {arrays_mb:.0f} MB")
     print("select cache: " + "; ".join(timings))
-    run(args.db, args.target, args.methods.split(","), not args.no_compare)
+    run(args.db, args.target, args.methods.split(","), "none" if args.no_compare else args.compare)
     if tmp is not None:
         tmp.cleanup()
 
