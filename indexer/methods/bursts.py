@@ -163,18 +163,18 @@ def _central(c: Codes, lead: np.ndarray, heads: np.ndarray) -> np.ndarray:
     L = len(lead)
     cnt = np.diff(np.r_[heads, L])
     seg = np.repeat(np.arange(len(heads)), cnt)
-    refs = [_majority(w[lead], heads, cnt) for w in c.h]
+    words = [w[lead] for w in c.h]
+    refs = [_majority(w, heads, cnt) for w in words]
     q = c.q[lead]
-    by = np.lexsort((q, seg))
-    qs = q[by].astype(np.float64)
+    qs = (np.sort((seg << 6) | q) & 63).astype(np.float64)  # each segment's levels (< 64) sorted in place
     lo = qs[heads + (cnt - 1) // 2]
     hi = qs[heads + cnt // 2]
     med = ((lo + hi) / 2).astype(np.uint8)
     gray = np.add.reduceat((c.g[lead] > 0).astype(np.int64), heads)
     g = np.where(2 * gray > cnt, GRAY_MISMATCH, 0).astype(np.uint8)
     d = np.zeros(L, np.int16)
-    for w, r in zip(c.h, refs):
-        d += np.bitwise_count(np.bitwise_xor(w[lead], r[seg]))
+    for w, r in zip(words, refs):
+        d += np.bitwise_count(np.bitwise_xor(w, r[seg]))
     d += np.abs(q.astype(np.int16) - med[seg].astype(np.int16))
     d += np.bitwise_xor(c.g[lead], g[seg])
     np.minimum(d, MAX_DISTANCE, out=d)
