@@ -20,12 +20,14 @@ pessimistic), 1,000,000 rows, k = 1000, features 39.1 MiB:
 
     method   seconds  peak x features  cov mean/max (random 43.5/87)  redundancy  bursts
     diverse     1.2        1.32            37.1 / 73  (0.85 / 0.84)      0.000      1000
-    kcenter     0.7-1.3    1.17            50.1 / 71  (1.15 / 0.82)      0.000      1000
+    kcenter     0.4        0.93            50.1 / 71  (1.15 / 0.82)      0.000      1000
     buckets     0.06       1.22            43.6 / 87  (1.00 / 1.00)      0.141       989
     window      4.4        0.77            47.4 / 88  (1.09 / 1.01)      0.275       923
     random      0.00       0.02            43.4 / 87                     0.145       993
     100 groups x 10,000, k = 10: diverse 0.39 s, kcenter 0.22 s, buckets 0.08 s, window 0.05 s,
     random 0.01 s.
+    kcenter was 0.7-1.3 s (peak 1.17x) before its loop passed over the band only (issue 12
+    point 5; same picks): 0.42 s at load average 3.7.
 
 With --scenes-per-camera 100 (500 cameras: 1000 day/night looks, as many as picks) the
 largest distance cannot drop much for anyone (diverse 87, kcenter 85, random 88); diverse's
