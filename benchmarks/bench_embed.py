@@ -95,7 +95,7 @@ def make_files(folder: Path, n: int) -> list[Path]:
     return out
 
 
-def bare_rate(model: Path, files: list[Path], batch: int) -> float:
+def bare_rate(model: Path, files: list[Path], batch: int) -> tuple[float, float]:
     import onnxruntime as ort
 
     from indexer.embed.preprocess import load_input, make_preprocess
@@ -103,10 +103,10 @@ def bare_rate(model: Path, files: list[Path], batch: int) -> float:
     arrays = [load_input(str(p), pp) for p in files]
     sess = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
     sess.run(None, {"pixel_values": np.stack(arrays[:batch])})  # warm up
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     for s in range(0, len(arrays), batch):
         sess.run(None, {"pixel_values": np.stack(arrays[s:s + batch])})
-    return len(arrays) / (time.perf_counter() - t)
+    return len(arrays) / (time.perf_counter() - t), (time.process_time() - c) / len(arrays) * 1000
 
 
 def ours_rate(model: Path, root: Path, db: Path, n: int, batch: int) -> tuple[float, float]:
@@ -133,20 +133,25 @@ def throughput(work: Path, n: int, batch: int, blocks: int) -> None:
     gflop = (196 * 768 * 192 * 2 + blocks * 196 * 2 * 192 * 768 * 2) / 1e9
     print(f"throughput: {n} 1080p JPEGs, batch {batch}, model {model.name} ({blocks} MLP blocks, "
           f"~{gflop:.1f} GFLOP/image, 384-d); load {load()}", flush=True)
-    bares, ours, cpus = [], [], []
+    bares, ours, cpus, bare_cpus = [], [], [], []
     for step in "ABBA":  # bare, ours, ours, bare: the load of the machine moves under us
         if step == "A":
-            bares.append(bare_rate(model, files, batch))
+            rate, cpu_ms = bare_rate(model, files, batch)
+            bares.append(rate)
+            bare_cpus.append(cpu_ms)
         else:
             rate, cpu_ms = ours_rate(model, work / "embed-archive", work / "embed.db", n, batch)
             ours.append(rate)
             cpus.append(cpu_ms)
     b, o = sum(bares) / 2, sum(ours) / 2
-    print(f"  bare onnxruntime (pre-decoded arrays, one session, every core): {' / '.join(f'{x:.1f}' for x in bares)} images/s")
+    print(f"  bare onnxruntime (pre-decoded arrays, one session, every core): {' / '.join(f'{x:.1f}' for x in bares)} "
+          f"images/s, {' / '.join(f'{x:.1f}' for x in bare_cpus)} ms CPU per image")
     print(f"  indexer embed (whole process, decode included): {' / '.join(f'{x:.1f}' for x in ours)} images/s, "
           f"{' / '.join(f'{x:.1f}' for x in cpus)} ms CPU per image")
     print(f"  ratio ours / bare: {o / b:.2f} (rounds {ours[0] / bares[0]:.2f}, {ours[1] / bares[1]:.2f}; goal >= 0.85); "
-          f"load {load()}", flush=True)
+          f"load {load()}")
+    print(f"  by CPU time (bare ms / ours ms per image, what 2 idle cores would give): "
+          f"{(sum(bare_cpus) / 2) / (sum(cpus) / 2):.2f}", flush=True)
 
 
 # -- 2. kcenter -----------------------------------------------------------------------------------
