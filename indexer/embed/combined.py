@@ -65,5 +65,5 @@ def measure(reduced: Any, *, fmt: str, mode: str, width: int, height: int,
     color_variance, is_gray = color_stats(rgb)
     return Features(format=fmt, mode=mode, width=width, height=height, dhash=dhash(gray), ahash=ahash(gray),
                     phash=phash(gray), brightness=round(float(np.asarray(gray).mean()), 3),
-                    color_variance=round(color_variance, 3), is_gray=is_gray, sharpness=round(sharpness(gray), 3),
+                    color_variance=round(color_variance, 3), is_gray=bool(is_gray), sharpness=round(sharpness(gray), 3),
                     captured_at=exif[0], camera_make=exif[1], camera_model=exif[2], features_source=SOURCE_DRAFT)
