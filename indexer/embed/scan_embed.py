@@ -49,9 +49,14 @@ class ScanEmbedder:
 
 def scan_and_embed(db: Database, roots: Sequence[str], job: EmbedJob, **options: Any) -> tuple[Any, EmbedSummary]:
     """scan(db, roots, **options) with the job's model: (the scan's summary, the summary of the
-    embed run that completes it). Interrupted propagates from either, with its summary."""
+    embed run that completes it). Ctrl-C in either raises Interrupted with the scan's summary
+    (what the embed run committed is kept too: the same command carries on)."""
+    from ..errors import Interrupted
     from ..scan import Scanner, normalize_root
+    from . import EmbedError
 
+    if options.get("thumbnails"):
+        raise EmbedError("--embed decodes each image itself: it does not go with --exif-thumbnails")
     embedder = ScanEmbedder(db, job)
     scanner = Scanner(db, decode=embedder.decode, **options)
     scanned = scanner.execute(list(roots), lambda rs, progress, pipe: scanner.work(rs, progress),
@@ -60,8 +65,11 @@ def scan_and_embed(db: Database, roots: Sequence[str], job: EmbedJob, **options:
     paths = sorted({r["path"] for r in db.roots()
                     if any(_under(normalize_root(p), r["path"]) for p in roots)})
     where = " OR ".join("root = " + _quote(p) for p in paths) or "0"
-    rest = run_embed(db, job, workers=options.get("workers"), where=where, progress=options.get("progress"),
-                     cluster=options.get("cluster"), worker_roots=tuple(options.get("worker_roots", ())))
+    try:
+        rest = run_embed(db, job, workers=options.get("workers"), where=where, progress=options.get("progress"),
+                         cluster=options.get("cluster"), worker_roots=tuple(options.get("worker_roots", ())))
+    except Interrupted:
+        raise Interrupted(scanned) from None
     return scanned, rest
 
 
