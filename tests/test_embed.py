@@ -239,3 +239,26 @@ def test_import_indexer_cli_does_not_import_onnxruntime():
     import subprocess
     code = "import sys, indexer.cli; assert 'onnxruntime' not in sys.modules and 'numpy' not in sys.modules"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_where_limits_the_images_embedded(runner, indexed, tmp_path):
+    root, db_path = indexed
+    model = onnx_models.encoder(tmp_path / "enc.onnx")
+    r = embed(runner, db_path, model, "--where", "folder LIKE '%cam01'")
+    assert "completed: 5 embedded" in r.output
+    assert "completed: 5 embedded" in embed(runner, db_path, model).output  # the others, later
+    bad = embed(runner, db_path, model, "--where", "no_such_column = 1")
+    assert bad.exit_code == 1 and bad.output.startswith("Error: bad --where expression")
+
+
+def test_embed_is_refused_while_another_writer_holds_the_index(runner, indexed, tmp_path):
+    from indexer.lock import WriterLock
+    root, db_path = indexed
+    lock = WriterLock(db_path)
+    assert lock.acquire("`indexer scan` (pid 1 on elsewhere)") is None
+    try:
+        r = embed(runner, db_path, onnx_models.encoder(tmp_path / "enc.onnx"))
+    finally:
+        lock.release()
+    assert r.exit_code == 1 and "is writing to this database" in r.output
+    assert stored(db_path, "enc") == []
