@@ -610,6 +610,9 @@ def _pick_groups(table: FeatureTable, in_play: np.ndarray, gkey: np.ndarray, kep
         take[bounds[g] + picks] = True
         if with_stats and len(picks):
             stats[g] = group_stats(pool, picks, gs)
+            if vectors is not None:  # what the picks were chosen by: the cosine distance
+                from .methods.vectors import coverage_stats
+                stats[g]["embedding"] = coverage_stats(vectors[rows], picks, gs)
     npick = np.bincount(gof[take], minlength=len(keys))
     groups = [GroupResult(key, label, int(size), int(a), int(p) - int(kc), int(kc), stats.get(g))
               for g, (key, label, size, a, p, kc)

@@ -76,6 +76,11 @@ def test_embedding_diverse_covers_every_planted_cluster_where_hashes_and_random_
         covered[name] = len({hue_of[p] for p in picks(runner, db_path, *args)})
     assert covered["embedding diverse"] == covered["embedding kcenter"] == len(SIZES), covered
     assert max(covered["hash diverse"], covered["hash kcenter"], covered["random"]) < len(SIZES), covered
+    r = runner.invoke(cli, ["select", "--db", str(db_path), "--target", "6", "--features", "embedding", "--stats",
+                            "--format", "json", "-q"])
+    import json
+    e = json.loads(r.stdout)["stats"]["groups"][0]["embedding"]
+    assert e["cosine_max"] < 0.05 < e["random_cosine_max"] and e["cosine_mean"] < e["random_cosine_mean"]
     # random subsets of this size cover every hue in well under 1% of draws
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(len(SIZES)), SIZES)

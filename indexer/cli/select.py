@@ -176,6 +176,10 @@ def stats_lines(stats: dict[str, Any], max_groups: int = 20) -> list[str]:
     groups = stats.get("groups", [])
     for g in groups[:max_groups]:
         lines.append(fmt(str(g["group"]), g))
+        if "embedding" in g:
+            e = g["embedding"]
+            lines.append(f"  {g['group']} by embedding: cosine coverage mean {e['cosine_mean']:.3f} "
+                         f"({e['random_cosine_mean']:.3f}) max {e['cosine_max']:.3f} ({e['random_cosine_max']:.3f})")
     if len(groups) > max_groups:
         lines.append(f"  ... and {len(groups) - max_groups} more groups (all of them with --format json)")
     if "overall" in stats and len(groups) > 1:

@@ -407,6 +407,30 @@ def pick_vectors(vectors: np.ndarray, k: int, method: str, *, sequence: np.ndarr
     raise ValueError(f"method {method!r} does not work on embeddings: choose diverse or kcenter")
 
 
+def coverage(vectors: np.ndarray, picks: np.ndarray, sample: int = 50_000, seed: int = 0) -> tuple[float, float]:
+    """(mean, largest) cosine distance from a row to its nearest pick, over every row (or a
+    seeded sample of `sample` rows of larger pools)."""
+    picks = np.asarray(picks, dtype=np.int64)
+    if not len(picks) or not len(vectors):
+        return 0.0, 0.0
+    rows = np.arange(len(vectors))
+    if len(rows) > sample:
+        rows = np.sort(rng_for(seed).choice(len(vectors), sample, replace=False))
+    sims = similarities(vectors, vectors[picks].astype(np.float32), rows)
+    d = np.maximum(0.0, 1.0 - sims)
+    return float(d.mean()), float(d.max())
+
+
+def coverage_stats(vectors: np.ndarray, picks: np.ndarray, seed: int) -> dict[str, float]:
+    """--stats of a group picked on embeddings: cosine coverage of the picks and of a random
+    subset of the same size."""
+    rnd = np.sort(rng_for(seed + 1).choice(len(vectors), len(picks), replace=False)) if len(picks) else picks
+    cm, cx = coverage(vectors, picks, seed=seed)
+    rm, rx = coverage(vectors, rnd, seed=seed)
+    return {"cosine_mean": round(cm, 4), "cosine_max": round(cx, 4), "random_cosine_mean": round(rm, 4),
+            "random_cosine_max": round(rx, 4)}
+
+
 # -- search --------------------------------------------------------------------------------------
 
 def nearest(vectors: np.ndarray, query: np.ndarray, top: int) -> tuple[np.ndarray, np.ndarray]:
