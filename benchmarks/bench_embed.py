@@ -174,17 +174,20 @@ def archive_vectors(n: int, d: int = 384, seed: int = 0) -> np.ndarray:
 
 
 KCENTER = """
-import sys, time, resource
+import sys, time, resource, tracemalloc
 sys.path.insert(0, {here!r})
 from bench_embed import archive_vectors
 from indexer.methods import vectors as V
 x = archive_vectors({rows})
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+tracemalloc.start()
 t, c = time.perf_counter(), time.process_time()
 picks = V.kcenter(x, 1000)
 wall, cpu = time.perf_counter() - t, time.process_time() - c
+extra = tracemalloc.get_traced_memory()[1]
+tracemalloc.stop()
 units = len(V.runs(x, V.KCENTER_EPS)[0])
-print(f"{{wall:.2f}} {{cpu:.2f}} {{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}} {{base / 1024:.0f}} {{units}} {{len(set(picks.tolist()))}}")
+print(f"{{wall:.2f}} {{cpu:.2f}} {{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}} {{base / 1024:.0f}} {{units}} {{len(set(picks.tolist()))}} {{extra / 2**20:.0f}}")
 """
 
 
@@ -192,9 +195,10 @@ def kcenter(rows: int) -> None:
     print(f"kcenter: 1,000 of {rows:,} 384-d float16 vectors ({rows * 768 / 2**20:.0f} MiB); load {load()}", flush=True)
     out = subprocess.run([sys.executable, "-c", KCENTER.format(here=str(HERE), rows=rows)],
                          check=True, capture_output=True, text=True).stdout.split()
-    wall, cpu, peak, base, units, picks = out
+    wall, cpu, peak, base, units, picks, extra = out
     print(f"  {picks} picks in {wall} s wall, {cpu} s CPU (goal <= 10 s); {units} units after burst runs; "
-          f"peak RSS {peak} MiB ({base} MiB with the vectors made, before kcenter); load {load()}", flush=True)
+          f"kcenter's own peak allocation {extra} MiB on top of the vectors (tracemalloc); process peak RSS "
+          f"{peak} MiB ({base} MiB before kcenter: the generator's float32 temporaries); load {load()}", flush=True)
 
 
 # -- 3. storage -----------------------------------------------------------------------------------
