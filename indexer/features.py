@@ -14,7 +14,9 @@ decode runs as usual. `Features.features_source` says which one a row's features
 from __future__ import annotations
 
 import io
+import math
 import os
+import re
 import stat
 import struct
 import warnings
@@ -92,19 +94,23 @@ def features_from_file(fp: str | os.PathLike[str] | object, thumbnails: bool = F
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(fp) as im:  # type: ignore[arg-type]
             fmt, mode, (width, height) = im.format or "", im.mode, im.size
-            exif = im.getexif()
+            fields = jpeg_exif_fields(im) if fmt == "JPEG" else None
+            exif = im.getexif() if fields is None else None
             reduced = reduce_decode(im)
     gray, rgb = to_gray_and_rgb(reduced)
-    captured_at, make, model = exif_fields(exif)
+    captured_at, make, model = fields if fields is not None else exif_fields(exif)  # type: ignore[arg-type]
     return _measure(gray, rgb, format=fmt, mode=mode, width=width, height=height, captured_at=captured_at,
                     camera_make=make, camera_model=model, features_source=SOURCE_DRAFT)
 
 
 def _measure(gray: Image.Image, rgb: Image.Image | None, **fields: object) -> Features:
+    a = np.asarray(gray).astype(np.float64)  # gray is mode L: exact integers, so the sum below is exact
+    d, av, p = hash_grids(gray, a)
     color_variance, is_gray = color_stats(rgb)
     return Features(
-        dhash=dhash(gray), ahash=ahash(gray), phash=phash(gray),
-        brightness=round(float(np.asarray(gray).mean()), 3), color_variance=round(color_variance, 3), is_gray=is_gray,
+        dhash=_dhash_bits(d), ahash=_ahash_bits(av), phash=_phash_bits(p),
+        brightness=round(float(a.sum()) / a.size, 3),  # = np.mean: an exact integer sum over the count
+        color_variance=round(color_variance, 3), is_gray=is_gray,
         sharpness=round(sharpness(gray), 3), **fields,  # type: ignore[arg-type]
     )
 
@@ -123,9 +129,12 @@ def features_from_thumbnail(fh: io.BufferedIOBase) -> Features | None:
                     return None
                 im.load()
                 thumb = im.convert("RGB") if im.mode not in ("L", "RGB") else im.copy()
-            exif = Image.Exif()
-            exif.load(head.exif)
-            captured_at, make, model = exif_fields(exif)
+            fields = exif_block_fields(head.exif)
+            if fields is None:
+                exif = Image.Exif()
+                exif.load(head.exif)
+                fields = exif_fields(exif)
+            captured_at, make, model = fields
     except Exception:  # a broken preview or EXIF block: the full decode decides
         return None
     thumb = crop_bars(thumb, head.width, head.height)
@@ -277,7 +286,7 @@ def to_gray_and_rgb(im: Image.Image) -> tuple[Image.Image, Image.Image | None]:
     elif im.mode in ("RGBA", "PA", "P", "RGBX", "LAB", "HSV", "YCbCr"):
         rgb = im.convert("RGBA").convert("RGB") if im.mode in ("P", "PA") else im.convert("RGB")
     else:
-        rgb = im.convert("RGB")
+        rgb = im if im.mode == "RGB" else im.convert("RGB")
     gray = im.convert("L") if im.mode not in ("CMYK", "LAB", "HSV", "PA") else rgb.convert("L")
     return gray, rgb
 
@@ -287,22 +296,38 @@ def color_stats(rgb: Image.Image | None) -> tuple[float, bool]:
 
     Computed on channel planes (a reduction over a trailing axis of 3 is several times slower),
     on every other row and column of the reduced image: the figures are means and shares, and
-    a quarter of the pixels estimates them to well under a level.
+    a quarter of the pixels estimates them to well under a level. The variance is taken in
+    float32, operation for operation as it always was (stored values do not change); the
+    chroma test is exact in integers.
     """
     if rgb is None:
         return 0.0, True
-    a = np.asarray(rgb)
+    if rgb.mode == "RGB":  # Pillow keeps RGB as RGBX: reading it so is a copy, asarray() packs it
+        a = np.frombuffer(rgb.tobytes("raw", "RGBX"), np.uint8).reshape(rgb.size[1], rgb.size[0], 4)
+    else:
+        a = np.asarray(rgb)
     h = a.shape[0]
     if h >= 10:  # leave out the info bars at top and bottom: their logos are often coloured
         a = a[h // 10: h - h // 10]
     if a.shape[0] >= 32 and a.shape[1] >= 32:
         a = a[::2, ::2]
+    top = np.maximum(a[..., 0], a[..., 1])
+    np.maximum(top, a[..., 2], out=top)
+    low = np.minimum(a[..., 0], a[..., 1])
+    np.minimum(low, a[..., 2], out=low)
+    top -= low  # max - min of uint8 channels: never below 0
+    coloured = int(np.count_nonzero(top > GRAY_CHROMA)) / top.size  # a Python float, as (chroma > 24).mean() was
     r, g, b = (a[..., i].astype(np.float32) for i in range(3))
-    m = (r + g + b) / 3.0
-    variance = float((((r - m) ** 2 + (g - m) ** 2 + (b - m) ** 2) / 3.0).mean())
-    chroma = np.maximum(np.maximum(r, g), b) - np.minimum(np.minimum(r, g), b)
-    coloured = float((chroma > GRAY_CHROMA).mean())
-    return variance, coloured < GRAY_SHARE
+    m = r + g
+    m += b
+    m /= 3.0
+    for c in (r, g, b):  # (c - m) ** 2, in place
+        c -= m
+        c *= c
+    r += g
+    r += b
+    r /= 3.0
+    return float(r.mean()), coloured < GRAY_SHARE
 
 
 def _bits_to_int(bits: np.ndarray) -> int:
@@ -310,16 +335,31 @@ def _bits_to_int(bits: np.ndarray) -> int:
     return int.from_bytes(np.packbits(bits.astype(bool).ravel()).tobytes(), "big", signed=True)
 
 
+def _dhash_bits(px: np.ndarray) -> int:
+    return _bits_to_int(px[:, 1:] > px[:, :-1])
+
+
+def _ahash_bits(px: np.ndarray) -> int:
+    return _bits_to_int(px > px.mean())
+
+
+def _phash_bits(px: np.ndarray) -> int:
+    c = _dct_matrix()
+    # Rounded so that coefficients which are 0 in exact arithmetic (a flat frame) compare as 0,
+    # as scipy's DCT gives them, instead of +-1e-13 float noise that would flip bits at random.
+    low = np.round(c @ np.ascontiguousarray(px, dtype=np.float64) @ c.T, 6)
+    mid = np.sort(low, axis=None)[31:33]
+    return _bits_to_int(low > (mid[0] + mid[1]) / 2)  # np.median: the mean of the middle two
+
+
 def dhash(gray: Image.Image) -> int:
     """ImageHash's dhash: 9x8 LANCZOS, a bit per left-to-right brightness step."""
-    px = np.asarray(gray.resize((9, 8), Image.Resampling.LANCZOS), dtype=np.int16)
-    return _bits_to_int(px[:, 1:] > px[:, :-1])
+    return _dhash_bits(np.asarray(gray.resize((9, 8), Image.Resampling.LANCZOS), dtype=np.int16))
 
 
 def ahash(gray: Image.Image) -> int:
     """ImageHash's average_hash: 8x8 LANCZOS, a bit per pixel above the mean."""
-    px = np.asarray(gray.resize((8, 8), Image.Resampling.LANCZOS), dtype=np.float64)
-    return _bits_to_int(px > px.mean())
+    return _ahash_bits(np.asarray(gray.resize((8, 8), Image.Resampling.LANCZOS), dtype=np.float64))
 
 
 @lru_cache(maxsize=1)
@@ -331,12 +371,178 @@ def _dct_matrix() -> np.ndarray:
 
 def phash(gray: Image.Image) -> int:
     """ImageHash's phash: 32x32 LANCZOS, 2-D DCT-II, low 8x8 coefficients above their median."""
-    px = np.asarray(gray.resize((32, 32), Image.Resampling.LANCZOS), dtype=np.float64)
-    c = _dct_matrix()
-    # Rounded so that coefficients which are 0 in exact arithmetic (a flat frame) compare as 0,
-    # as scipy's DCT gives them, instead of +-1e-13 float noise that would flip bits at random.
-    low = np.round(c @ px @ c.T, 6)
-    return _bits_to_int(low > np.median(low))
+    return _phash_bits(np.asarray(gray.resize((32, 32), Image.Resampling.LANCZOS), dtype=np.float64))
+
+
+# -- the three hash resizes at once ------------------------------------------------------------
+# ImageHash resizes with Pillow's LANCZOS, in C but one tap at a time: ~0.3 ms per grid on a
+# 240x135 draft, a third of the feature work. The same fixed-point arithmetic as matrix products
+# (libImaging/Resample.c: its weights, its rounding after each pass, its pass order) gives the
+# same bytes in ~0.1 ms for all three: every product and sum is an integer below 2**53, exact in
+# float64 whatever order BLAS adds in. A plan is trusted only after it gave Pillow's own grids on
+# an image of its size and on a noise probe of that size; a size seen once, or a Pillow that
+# resizes otherwise, is resized by Pillow as before.
+
+HASH_GRIDS = ((9, 8), (8, 8), (32, 32))  # dhash, ahash, phash
+_PRECISION_BITS = 22  # Resample.c: 32 - 8 - 2
+# OpenBLAS runs a product of m*n*k <= 65536 * 4 on the calling thread; a larger one wakes its
+# thread pool, which spins on the cores the other workers decode on. Products are cut into blocks
+# below that, unless OpenBLAS was started with one thread (~60 us an image less).
+_BLAS_ONE_THREAD = 1 << 18
+_BLAS_THREADED = os.environ.get("OPENBLAS_NUM_THREADS") != "1"
+
+
+def _sinc(x: float) -> float:
+    if x == 0.0:
+        return 1.0
+    x = x * math.pi
+    return math.sin(x) / x
+
+
+def _lanczos(x: float) -> float:
+    return _sinc(x) * _sinc(x / 3) if -3.0 <= x < 3.0 else 0.0
+
+
+def lanczos_weights(in_size: int, out_size: int) -> np.ndarray:
+    """Pillow's fixed-point LANCZOS weights for one axis (precompute_coeffs, then
+    normalize_coeffs_8bpc), as an (out_size, in_size) matrix: row i weighs output pixel i."""
+    scale = in_size / out_size
+    filterscale = max(scale, 1.0)
+    support = 3.0 * filterscale
+    inv = 1.0 / filterscale
+    one = float(1 << _PRECISION_BITS)
+    m = np.zeros((out_size, in_size))
+    for xx in range(out_size):
+        center = (xx + 0.5) * scale
+        xmin = max(int(center - support + 0.5), 0)
+        n = min(int(center + support + 0.5), in_size) - xmin
+        w = [_lanczos((x + xmin - center + 0.5) * inv) for x in range(n)]
+        ww = 0.0
+        for v in w:  # in C's order
+            ww += v
+        for x, v in enumerate(w):
+            k = v / ww if ww != 0.0 else v
+            m[xx, xmin + x] = int(k * one - 0.5) if k < 0 else int(k * one + 0.5)
+    return m
+
+
+def _clip8(a: np.ndarray) -> np.ndarray:
+    """Resample.c's clip8 of fixed-point sums, with its rounding offset, in place."""
+    a += 1 << (_PRECISION_BITS - 1)
+    a *= 1.0 / (1 << _PRECISION_BITS)
+    np.floor(a, out=a)
+    return np.clip(a, 0, 255, out=a)
+
+
+def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b in blocks of rows that BLAS multiplies on this thread."""
+    rows = max(1, _BLAS_ONE_THREAD // (a.shape[1] * b.shape[1]))
+    if a.shape[0] <= rows or not _BLAS_THREADED:
+        return a @ b
+    out = np.empty((a.shape[0], b.shape[1]))
+    for i in range(0, a.shape[0], rows):
+        np.matmul(a[i:i + rows], b, out=out[i:i + rows])
+    return out
+
+
+class HashPlan:
+    """The three hash grids of one input size as matrix products.
+
+    Pillow resizes each axis in turn, rounding to 8 bits in between, and skips an axis that
+    keeps its size; Pillow >= 13 goes down first when the height shrinks more than twice as much
+    as the width, before that always across first. `orders` says, per grid, across first (True)
+    or not. The grids resized across first share one product across (and the 9x8 and 8x8 ones
+    one product down)."""
+
+    def __init__(self, width: int, height: int, orders: tuple[bool, ...]) -> None:
+        self.size, self.orders = (width, height), orders
+        across = [lanczos_weights(width, w).T if w != width else None for w, _ in HASH_GRIDS]
+        down = [lanczos_weights(height, h) if h != height else None for _, h in HASH_GRIDS]
+        fused = [i for i in range(len(HASH_GRIDS)) if orders[i] and across[i] is not None and down[i] is not None]
+        self.across = np.ascontiguousarray(np.concatenate([across[i] for i in fused], axis=1)) if fused else None
+        # (first column, last column, weights down, the grids and their widths) per height
+        self.groups: list[tuple[int, int, np.ndarray, list[tuple[int, int]]]] = []
+        col = 0
+        for i in fused:
+            w, h = HASH_GRIDS[i]
+            if self.groups and self.groups[-1][2].shape[0] == h:
+                first, _, weights, grids = self.groups[-1]
+                self.groups[-1] = (first, col + w, weights, [*grids, (i, w)])
+            else:
+                self.groups.append((col, col + w, down[i], [(i, w)]))  # type: ignore[arg-type]
+            col += w
+        self.alone = [(i, across[i], down[i], orders[i]) for i in range(len(HASH_GRIDS)) if i not in fused]
+
+    @staticmethod
+    def pillow_orders(width: int, height: int) -> tuple[bool, ...]:
+        """Pillow 13's pass order for each grid (Resample.c, ImagingResampleInner)."""
+        return tuple(not (height - h > 0 and height - h > (width - w) * 2) for w, h in HASH_GRIDS)
+
+    def grids(self, a: np.ndarray) -> tuple[np.ndarray, ...]:
+        """(9x8, 8x8, 32x32) from the float64 pixels of an 8-bit image of the plan's size."""
+        out: list[np.ndarray] = [a] * len(HASH_GRIDS)
+        if self.across is not None:
+            t = _clip8(_matmul(a, self.across))
+            for first, last, weights, grids in self.groups:
+                both = _clip8(weights @ t[:, first:last])
+                col = 0
+                for i, w in grids:
+                    out[i] = both[:, col:col + w]
+                    col += w
+        for i, across, down, across_first in self.alone:
+            g = a
+            if across_first and across is not None:
+                g = _clip8(_matmul(g, across))
+            if down is not None:
+                g = _clip8(_matmul(down, g))
+            if not across_first and across is not None:
+                g = _clip8(_matmul(g, across))
+            out[i] = g
+        return tuple(out)
+
+
+def _pillow_grids(gray: Image.Image) -> tuple[np.ndarray, ...]:
+    return tuple(np.asarray(gray.resize(s, Image.Resampling.LANCZOS)) for s in HASH_GRIDS)
+
+
+def make_hash_plan(gray: Image.Image, a: np.ndarray, want: tuple[np.ndarray, ...]) -> HashPlan | None:
+    """A plan for gray's size that gives `want` (Pillow's grids of gray) and Pillow's grids of a
+    noise probe of that size: in Pillow 13's pass orders, else in older Pillow's (always across
+    first); None if neither does (a Pillow that resizes otherwise keeps resizing)."""
+    width, height = gray.size
+    probe = np.random.default_rng(width * 65536 + height).integers(0, 256, (height, width), dtype=np.uint8)
+    checks = [(a, want), (probe.astype(np.float64), _pillow_grids(Image.fromarray(probe, "L")))]
+    newer = HashPlan.pillow_orders(width, height)
+    for orders in dict.fromkeys([newer, (True,) * len(HASH_GRIDS)]):
+        plan = HashPlan(width, height, orders)
+        if all(all(np.array_equal(g, w) for g, w in zip(plan.grids(x), ws)) for x, ws in checks):
+            return plan
+    return None
+
+
+_plans: dict[tuple[int, int], HashPlan | None] = {}
+_seen_once: set[tuple[int, int]] = set()
+
+
+def hash_grids(gray: Image.Image, a: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The 9x8, 8x8 and 32x32 LANCZOS grids of an L image (a: its pixels as float64), exactly
+    as gray.resize(size, LANCZOS) gives them: by a checked plan from the second image of a size
+    on (the first one pays for nothing it may not need again), else by Pillow."""
+    key = gray.size
+    plan = _plans.get(key)
+    if plan is not None:
+        return plan.grids(a)
+    grids = _pillow_grids(gray)
+    if key not in _plans:
+        if key in _seen_once:
+            if len(_plans) >= 64:
+                _plans.clear()
+            _plans[key] = make_hash_plan(gray, a, grids)
+        else:
+            if len(_seen_once) >= 4096:
+                _seen_once.clear()
+            _seen_once.add(key)
+    return grids
 
 
 def sharpness(gray: Image.Image) -> float:
@@ -344,11 +550,116 @@ def sharpness(gray: Image.Image) -> float:
     w, h = gray.size
     if w != SHARPNESS_WIDTH:
         gray = gray.resize((SHARPNESS_WIDTH, max(1, round(h * SHARPNESS_WIDTH / w))), Image.Resampling.BILINEAR)
-    a = np.asarray(gray, dtype=np.float32)
+    # 8-bit pixels: the Laplacian is an integer within +-1020, exact in int16 as it was in float32,
+    # and var() converts either to float64 alike
+    a = np.asarray(gray, dtype=np.int16 if gray.mode == "L" else np.float32)
     if a.shape[0] < 3 or a.shape[1] < 3:
         return 0.0
-    lap = a[1:-1, :-2] + a[1:-1, 2:] + a[:-2, 1:-1] + a[2:, 1:-1] - 4.0 * a[1:-1, 1:-1]
+    lap = a[1:-1, :-2] + a[1:-1, 2:]
+    lap += a[:-2, 1:-1]
+    lap += a[2:, 1:-1]
+    lap -= 4 * a[1:-1, 1:-1]
     return float(lap.var(dtype=np.float64))
+
+
+# -- EXIF ----------------------------------------------------------------------------------------
+# Pillow's getexif() and get_ifd() build every tag of two IFDs (~0.2 ms); five ASCII tags are
+# needed. A plain EXIF block (the usual one) is read here with the same result; any block Pillow
+# might read otherwise (a bad header, a tag twice, a value outside the block, an unknown type)
+# goes to Pillow as before.
+
+_TIFF_ORDER = {b"II*\x00": "<", b"MM\x00*": ">"}
+
+
+def _plain_ifd(tiff: bytes, offset: int, order: str) -> dict[int, tuple[int, bytes]] | None:
+    """One IFD's entries as {tag: (type, value bytes)}, or None unless Pillow would read every
+    entry as it stands: all inside the block, known types, no tag twice, no empty value."""
+    from PIL.TiffImagePlugin import ImageFileDirectory_v2
+
+    units = ImageFileDirectory_v2._load_dispatch
+    n = len(tiff)
+    if offset + 2 > n:
+        return None
+    (count,) = struct.unpack_from(order + "H", tiff, offset)
+    end = offset + 2 + 12 * count
+    if end + 4 > n:  # the entries and the next IFD's offset
+        return None
+    out: dict[int, tuple[int, bytes]] = {}
+    total = 0
+    for tag, kind, cnt, raw in struct.iter_unpack(order + "HHL4s", tiff[offset + 2:end]):
+        if tag in out or kind not in units:
+            return None
+        size = cnt * units[kind][0]
+        if size > 4:
+            (at,) = struct.unpack(order + "L", raw)
+            total += size
+            if at + size > n or total > n:
+                return None
+            value = tiff[at:at + size]
+        else:
+            value = raw[:size]
+        if not value:
+            return None
+        out[tag] = (kind, value)
+    return out
+
+
+def _text(entry: tuple[int, bytes] | None) -> str | bytes | None | bool:
+    """An ASCII value as Pillow gives it (one trailing NUL off), UNDEFINED as bytes; False for
+    any other type (Pillow's own reading decides then)."""
+    if entry is None:
+        return None
+    kind, value = entry
+    if kind == 2:
+        return (value[:-1] if value.endswith(b"\0") else value).decode("latin-1", "replace")
+    return value if kind == 7 else False
+
+
+def exif_block_fields(block: bytes) -> tuple[str | None, str | None, str | None] | None:
+    """exif_fields() of an EXIF block (a JPEG's APP1 payload, with or without its Exif header)
+    when it is plain; None when Pillow must read it. Never raises."""
+    try:
+        return _plain_exif_fields(block)
+    except Exception:  # whatever it is, Pillow's reading decides
+        return None
+
+
+def _plain_exif_fields(block: bytes) -> tuple[str | None, str | None, str | None] | None:
+    data = re.sub(b"^(Exif\x00\x00){1,2}", b"", block)  # as Image.Exif.load
+    if data.startswith(b"Exif\x00\x00") or len(data) < 8 or data[:4] not in _TIFF_ORDER:
+        return None
+    order = _TIFF_ORDER[data[:4]]
+    ifd0 = _plain_ifd(data, struct.unpack_from(order + "L", data, 4)[0], order)
+    if ifd0 is None:
+        return None
+    sub: dict[int, tuple[int, bytes]] | None = {}
+    if _EXIF_IFD in ifd0:
+        kind, value = ifd0[_EXIF_IFD]
+        if kind != 4 or len(value) != 4:
+            return None
+        sub = _plain_ifd(data, struct.unpack(order + "L", value)[0], order)
+        if sub is None:
+            return None
+    texts = [_text(sub.get(_DATETIME_ORIGINAL)), _text(sub.get(_DATETIME_DIGITIZED)), _text(ifd0.get(_DATETIME)),
+             _text(ifd0.get(_MAKE)), _text(ifd0.get(_MODEL))]
+    if any(t is False for t in texts):
+        return None
+    captured = None
+    for raw in texts[:3]:
+        captured = parse_exif_datetime(raw)
+        if captured:
+            break
+    return captured, _clean(texts[3]), _clean(texts[4])
+
+
+def jpeg_exif_fields(im: Image.Image) -> tuple[str | None, str | None, str | None] | None:
+    """exif_fields(im.getexif()) of an opened JPEG from the EXIF block its parser kept, or None
+    when Pillow must read it. Only the JPEG plugin's APP1 block is looked at (getexif() of other
+    formats has other sources)."""
+    block = im.info.get("exif")
+    if block is None:
+        return None if "Raw profile type exif" in im.info or hasattr(im, "tag_v2") else (None, None, None)
+    return exif_block_fields(block) if isinstance(block, bytes) else None
 
 
 def exif_fields(exif: Image.Exif) -> tuple[str | None, str | None, str | None]:
@@ -365,11 +676,24 @@ def exif_fields(exif: Image.Exif) -> tuple[str | None, str | None, str | None]:
     return captured, _clean(exif.get(_MAKE)), _clean(exif.get(_MODEL))
 
 
+_PLAIN_DATETIME = re.compile(r"([0-9]{4}):([0-9]{2}):([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-9]{2})")
+
+
 def parse_exif_datetime(raw: object) -> str | None:
     """'2021:04:11 20:43:09' (often padded with spaces or NULs) -> '2021-04-11T20:43:09'."""
     text = _clean(raw)
     if not text:
         return None
+    plain = _PLAIN_DATETIME.match(text)
+    if plain:  # what _strptime_exif makes of the usual form, without its ~15 us
+        try:
+            return datetime(*map(int, plain.groups())).isoformat()  # type: ignore[misc]
+        except ValueError:
+            pass  # an impossible date: strptime says so too
+    return _strptime_exif(text)
+
+
+def _strptime_exif(text: str) -> str | None:
     for fmt in ("%Y:%m:%d %H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y:%m:%d %H:%M", "%Y/%m/%d %H:%M:%S"):
         try:
             return datetime.strptime(text[:19] if len(text) >= 19 else text, fmt).isoformat()
