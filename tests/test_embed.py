@@ -262,3 +262,21 @@ def test_embed_is_refused_while_another_writer_holds_the_index(runner, indexed, 
         lock.release()
     assert r.exit_code == 1 and "is writing to this database" in r.output
     assert stored(db_path, "enc") == []
+
+
+def test_embed_on_a_dask_cluster_stores_what_the_local_pool_stores(runner, indexed, tmp_path):
+    pytest.importorskip("distributed")
+    root, db_path = indexed
+    model = onnx_models.encoder(tmp_path / "enc.onnx")
+    other = tmp_path / "other.db"
+    import shutil
+    shutil.copy(db_path, other)
+    assert embed(runner, db_path, model).exit_code == 0
+    r = runner.invoke(cli, ["embed", "--db", str(other), "--model", str(model), "--cluster", "local:1", "-q"])
+    assert r.exit_code == 0, r.output
+    assert "completed: 10 embedded" in r.output
+    a, b = stored(db_path, "enc"), stored(other, "enc")
+    assert [x[0] for x in a] == [x[0] for x in b]
+    for (_, va, _), (_, vb, _) in zip(a, b):
+        np.testing.assert_allclose(np.frombuffer(va, "<f2").astype(np.float32),
+                                   np.frombuffer(vb, "<f2").astype(np.float32), atol=2e-3)
