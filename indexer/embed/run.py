@@ -125,11 +125,16 @@ def run_embed(db: Database, job: EmbedJob, *, workers: int | None = None, where:
                                     "workers": n_workers, "batch": job.spec.batch, "where": where,
                                     "retry_errors": retry_errors, **job.spec.pp.as_row(),
                                     **({"cluster": cluster} if cluster else {})})
-    model_id = job.register(db)
     counts, reasons = EmbedCounts(), {}
     started = time.monotonic()
+    try:
+        model_id = job.register(db)
+        todo = sum(1 for _ in qe.pending(db, model_id, ids, retry_errors))  # the ETA and the summary
+    except BaseException as exc:
+        db.finish_run(run_id, "failed" if not isinstance(exc, KeyboardInterrupt) else "interrupted",
+                      counts.runs_columns(), time.monotonic() - started, str(exc))
+        raise
     bar = Progress("embed", enabled=progress)
-    todo = sum(1 for _ in qe.pending(db, model_id, ids, retry_errors))  # the ETA and the summary
     bar.set_total(todo)
     status, error = "failed", None
 
