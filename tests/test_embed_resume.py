@@ -128,7 +128,9 @@ def test_scan_and_embed_is_scan_then_embed(tmp_path, indexed):
     job = prepare_job(model, workers=1)
     with Database(one, create=True) as db:
         scanned, rest = scan_and_embed(db, [str(root)], job, workers=1, progress=False)
-    assert scanned.counts.new == 8 and rest.counts.embedded == 0  # all in the scan's own decode
+    assert scanned.counts.new == 8 and rest.counts.embedded == 8  # all in the scan's own decode:
+    conn = sqlite3.connect(one)                                      # the completing run had none left
+    assert conn.execute("SELECT n_new FROM runs WHERE command = 'embed'").fetchall() == [(0,)]
     with Database(two, create=True) as db:
         scan(db, [str(root)], workers=1, progress=False)
         run_embed(db, job, workers=1, progress=False)
@@ -141,4 +143,4 @@ def test_scan_and_embed_is_scan_then_embed(tmp_path, indexed):
     with Database(two) as db:
         other = prepare_job(onnx_models.encoder(tmp_path / "other.onnx", seed=9), workers=1)
         scanned, rest = scan_and_embed(db, [str(root)], other, workers=1, progress=False)
-    assert scanned.counts.new == 1 and rest.counts.embedded == 8
+    assert scanned.counts.new == 1 and rest.counts.embedded == 9  # 1 in the scan, 8 by the completing run

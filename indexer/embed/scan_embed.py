@@ -49,7 +49,7 @@ class ScanEmbedder:
 
 def scan_and_embed(db: Database, roots: Sequence[str], job: EmbedJob, **options: Any) -> tuple[Any, EmbedSummary]:
     """scan(db, roots, **options) with the job's model: (the scan's summary, the summary of the
-    embed run that completes it). Ctrl-C in either raises Interrupted with the scan's summary
+    embed run that completes it, its counts including the vectors stored by the scan itself). Ctrl-C in either raises Interrupted with the scan's summary
     (what the embed run committed is kept too: the same command carries on)."""
     from ..errors import Interrupted
     from ..scan import Scanner, normalize_root
@@ -70,6 +70,8 @@ def scan_and_embed(db: Database, roots: Sequence[str], job: EmbedJob, **options:
                          cluster=options.get("cluster"), worker_roots=tuple(options.get("worker_roots", ())))
     except Interrupted:
         raise Interrupted(scanned) from None
+    rest.counts.embedded += embedder.embedded
+    rest.counts.failed += embedder.failed
     return scanned, rest
 
 
