@@ -78,3 +78,18 @@ def token_output(path: Path) -> Path:
              helper.make_node("Reshape", ["c", "shape"], ["tokens"])]
     out = helper.make_tensor_value_info("tokens", TensorProto.FLOAT, ["N", 3, "T"])
     return _save(helper.make_graph(nodes, "tokens", [_image_input(None)], [out], [w, shape]), path)
+
+
+def tokens_and_pooled(path: Path) -> Path:
+    """Like HF optimum's DINOv2 export: last_hidden_state (N, T, 3) and pooler_output (N, 3)."""
+    w = numpy_helper.from_array(np.ones((3, 3, 4, 4), np.float32) / 48, "w")
+    shape = numpy_helper.from_array(np.array([0, 3, -1], np.int64), "shape")
+    perm = [0, 2, 1]
+    nodes = [helper.make_node("Conv", ["pixel_values", "w"], ["c"], kernel_shape=[4, 4], strides=[4, 4]),
+             helper.make_node("Reshape", ["c", "shape"], ["t"]),
+             helper.make_node("Transpose", ["t"], ["last_hidden_state"], perm=perm),
+             helper.make_node("GlobalAveragePool", ["pixel_values"], ["p"]),
+             helper.make_node("Flatten", ["p"], ["pooler_output"])]
+    outs = [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, ["N", "T", 3]),
+            helper.make_tensor_value_info("pooler_output", TensorProto.FLOAT, ["N", 3])]
+    return _save(helper.make_graph(nodes, "tokens_and_pooled", [_image_input(None)], outs, [w, shape]), path)

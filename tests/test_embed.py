@@ -280,3 +280,16 @@ def test_embed_on_a_dask_cluster_stores_what_the_local_pool_stores(runner, index
     for (_, va, _), (_, vb, _) in zip(a, b):
         np.testing.assert_allclose(np.frombuffer(va, "<f2").astype(np.float32),
                                    np.frombuffer(vb, "<f2").astype(np.float32), atol=2e-3)
+
+
+def test_of_several_outputs_the_one_vector_is_used_or_the_one_named(runner, indexed, tmp_path):
+    root, db_path = indexed
+    model = onnx_models.tokens_and_pooled(tmp_path / "hf.onnx")
+    r = embed(runner, db_path, model)
+    assert r.exit_code == 0 and "completed: 10 embedded" in r.output
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("SELECT output_name, dim FROM embedding_models").fetchall() == [("pooler_output", 3)]
+    r = embed(runner, db_path, model, "--output", "last_hidden_state")
+    assert r.exit_code == 1 and "output last_hidden_state has shape [1, " in r.output
+    r = embed(runner, db_path, model, "--output", "nope")
+    assert r.exit_code == 1 and "has no output named 'nope'" in r.output
