@@ -92,11 +92,19 @@ def test_writing_commands_on_a_read_only_index_say_why_in_one_line(read_only, ar
 
 
 def scribble(db: Path) -> None:
-    """Overwrite pages in the middle of the file, as a bad disk or a stray write would."""
-    size = db.stat().st_size
+    """Overwrite the first pages of the images table, as a bad disk or a stray write would (where
+    they are depends on the schema, not on the size of the file: a new migration's tables moved
+    the middle of the file onto pages that export never reads)."""
+    import sqlite3
+    conn = sqlite3.connect(db)
+    try:
+        page = conn.execute("PRAGMA page_size").fetchone()[0]
+        root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'images'").fetchone()[0]
+    finally:
+        conn.close()
     with db.open("r+b") as f:
-        f.seek(size // 3)
-        f.write(os.urandom(min(16384, size // 3)))
+        f.seek((root - 1) * page)
+        f.write(os.urandom(4 * page))
 
 
 def test_a_damaged_index_is_named_damaged_and_not_written(scanned, archive, tmp_path):
