@@ -34,11 +34,16 @@ if TYPE_CHECKING:
 @click.option("--exif-thumbnails", "thumbnails", is_flag=True,
               help="Take features from the small preview JPEGs embed in their EXIF block where there is a "
                    "usable one (reads ~1/20 of each file; draft decode otherwise). Opt-in: see the README.")
+@click.option("--embed", "embed_model", type=click.Path(path_type=Path), default=None, metavar="PATH.onnx",
+              help="Also store the vectors of this ONNX image model, from the same decode (see indexer embed).")
+@click.option("--embed-preset", type=click.Choice(("dinov2", "clip", "imagenet")), default=None,
+              help="With --embed: the model's resize, crop and normalisation [default: imagenet].")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @quiet_option
 def scan_cmd(roots: tuple[Path, ...], db_path: Path | None, workers: int | None, batch: int,
              include: tuple[str, ...], exclude: tuple[str, ...], hidden: bool, cluster: str | None,
-             worker_roots: tuple[str, ...], retry_errors: bool, thumbnails: bool, as_json: bool, quiet: bool) -> None:
+             worker_roots: tuple[str, ...], retry_errors: bool, thumbnails: bool, embed_model: Path | None,
+             embed_preset: str | None, as_json: bool, quiet: bool) -> None:
     """Index the images under ROOTS: new and changed files are decoded, the rest is skipped.
 
     Re-running the same command resumes an interrupted scan and picks up new, changed and
@@ -48,10 +53,23 @@ def scan_cmd(roots: tuple[Path, ...], db_path: Path | None, workers: int | None,
     from ..scan import scan
     filters = Filters(include=include, exclude=exclude, hidden=hidden)
     pool = pool_options(cluster, worker_roots, workers)
+    job = None
+    if embed_model is not None:  # the model is checked before the database is touched
+        from ..embed.run import prepare_job
+        job = prepare_job(embed_model, preset=embed_preset, workers=pool.get("workers"))  # type: ignore[arg-type]
+    elif embed_preset is not None:
+        raise click.UsageError("--embed-preset goes with --embed PATH.onnx")
     with open_db(db_path, create=True, check=True) as db:
         try:
-            summary = scan(db, [str(r) for r in roots], batch=batch, filters=filters, **pool,
-                           retry_errors=retry_errors, progress=False if quiet else None, thumbnails=thumbnails)
+            options = dict(batch=batch, filters=filters, **pool, retry_errors=retry_errors,
+                           progress=False if quiet else None, thumbnails=thumbnails)
+            if job is None:
+                summary = scan(db, [str(r) for r in roots], **options)
+            else:
+                from ..embed.scan_embed import scan_and_embed
+                summary, embedded = scan_and_embed(db, [str(r) for r in roots], job, **options)
+                echo_err(f"embedded {embedded.counts.embedded} images with {job.info.name} "
+                         f"({embedded.counts.failed} failed)")
         except Interrupted as exc:
             summary = exc.args[0]
             _report(summary, as_json)
