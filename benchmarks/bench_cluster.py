@@ -103,7 +103,9 @@ class Cluster:
 
     @staticmethod
     def _start(args: list[str], cwd: Path) -> subprocess.Popen:
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), str(REPO)]))
+        # as the README's example starts workers: without Dask's statistical profiler
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), str(REPO)]),
+                   DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED="False")
         return subprocess.Popen([sys.executable, "-m", "dask", *args], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, env=env, cwd=cwd, start_new_session=True)
 

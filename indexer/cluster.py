@@ -39,6 +39,10 @@ LOCAL_PREFIX = "local:"
 # Files per task: each task costs the scheduler about a millisecond and a round trip, so chunks
 # are larger than the local pool's 8 (a writer fed by instant workers: 570 files/s at 8, 2,180 at 64)
 CHUNK = 32
+# The workers of a LocalCluster run without Dask's statistical profiler, which samples the task
+# thread's stack every 10 ms and cost ~10% of a worker's CPU on 1080p frames (bench_cluster);
+# `dask worker` takes the same as DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False.
+WORKER_CONFIG = {"distributed.worker.profile.enabled": False}
 DEFAULT_TIMEOUT = 30.0  # seconds to reach the scheduler, and to wait for a first worker
 CLUSTER_CRASH_ERROR = CRASH_ERROR + " on every Dask worker that tried it (distributed.scheduler.allowed-failures)"
 INSTALL_HINT = "pip install 'indexer[dask]'"
@@ -124,9 +128,13 @@ def run_task(items: list[Any], decode: Callable[[list[Any]], list[Any]],
 
 
 def fingerprint() -> dict[str, str]:
-    """What must be equal on the client and every worker for their features to compare."""
+    """What must be equal on the client and every worker for their features to compare. On a
+    worker it also imports the feature code, before the first chunk arrives (as the local pool's
+    warm-up does)."""
     import numpy
     import PIL
+
+    from . import features  # noqa: F401
     here = os.path.dirname(os.path.abspath(__file__))
     digest = hashlib.sha256()
     for name in FEATURE_MODULES:
@@ -188,10 +196,12 @@ def connect(address: str, timeout: float | None = None) -> tuple[Any, Any]:
     with _workers_ignore_ctrl_c():
         try:
             if address.startswith(LOCAL_PREFIX):
-                cluster = distributed.LocalCluster(
-                    n_workers=int(address[len(LOCAL_PREFIX):]), threads_per_worker=1, processes=True,
-                    dashboard_address=None, silence_logs=logging.CRITICAL if not log.isEnabledFor(logging.INFO)
-                    else logging.WARNING)
+                import dask
+                with dask.config.set(WORKER_CONFIG):
+                    cluster = distributed.LocalCluster(
+                        n_workers=int(address[len(LOCAL_PREFIX):]), threads_per_worker=1, processes=True,
+                        dashboard_address=None, silence_logs=logging.CRITICAL if not log.isEnabledFor(logging.INFO)
+                        else logging.WARNING)
                 client = distributed.Client(cluster, set_as_default=False)
             else:
                 client = distributed.Client(address, timeout=timeout, set_as_default=False)

@@ -130,6 +130,22 @@ def _interrupt_deferred() -> Iterator[None]:
             handler(*caught[0])
 
 
+@contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """OPENBLAS_NUM_THREADS=1 in the environment a worker starts with, unless the user set it:
+    workers run one per core, and numpy's OpenBLAS would start a thread per core in each (the
+    hash resizes are matrix products; features.py uses one product instead of seven blocks then).
+    Held under _START_LOCK, like the rest of a start."""
+    if "OPENBLAS_NUM_THREADS" in os.environ:
+        yield
+        return
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    try:
+        yield
+    finally:
+        os.environ.pop("OPENBLAS_NUM_THREADS", None)
+
+
 class _WorkerProcess(SpawnProcess):
     """A spawned worker that never imports the caller's `__main__` and starts with Ctrl-C blocked."""
 
@@ -139,7 +155,7 @@ class _WorkerProcess(SpawnProcess):
             from multiprocessing import resource_tracker
             resource_tracker.ensure_running()
         with _START_LOCK, _interrupt_deferred():
-            with _sigint_blocked(), _main_hidden():
+            with _sigint_blocked(), _main_hidden(), _one_blas_thread():
                 super().start()
 
 

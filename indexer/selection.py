@@ -7,10 +7,12 @@ a named selection. It never opens an image and never prints: notes come back in 
 """
 from __future__ import annotations
 
+import gc
 import logging
 import re
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -159,9 +161,10 @@ def select(db: Database, *, target: int | None = None, fraction: float | None = 
     empty = _why_empty(table, offered, opt.where, saved, exclude_selections, only_ids) if sizes.sum() == 0 else None
     _short_notes(notes, labels, sizes, opt.target, opt.per is not None, saved is not None, empty)
     _copy_time_note(notes, table, np.flatnonzero(gkey >= 0))
-    chosen, groups = _pick_groups(table, np.flatnonzero(gkey >= 0), gkey, kept, keys, labels, sizes, alloc,
-                                  opt.method, opt.seed, stats, vectors)
-    images = _images(db, table, chosen, gkey, labels, kept)
+    with _no_gc():  # ~2 small objects per group and per pick (445k for 222k bursts): nothing to collect
+        chosen, groups = _pick_groups(table, np.flatnonzero(gkey >= 0), gkey, kept, keys, labels, sizes, alloc,
+                                      opt.method, opt.seed, stats, vectors)
+        images = _images(db, table, chosen, gkey, labels, kept)
     new_ids = [im.id for im in images if im.new]
     if save is not None and not new_ids:
         raise SelectionError(f"nothing to save as {save!r}: {empty or 'no image was chosen'}; "
@@ -657,11 +660,27 @@ def _pick_bursts(table: FeatureTable, order: np.ndarray, bounds: np.ndarray, gof
 def _images(db: Database, table: FeatureTable, rows: np.ndarray, gkey: np.ndarray, labels: list[str],
             kept: np.ndarray) -> list[SelectedImage]:
     ids = table.ids[rows].tolist()
-    paths = {p.id: p for p in q.image_paths(db, ids)}
+    paths: list[Any] = q.image_paths(db, ids)  # in the order of ids, but rows gone since are left out
+    if len(paths) != len(ids):
+        by_id = {p.id: p for p in paths}
+        paths = [by_id.get(i) for i in ids]
     groups = gkey[rows].tolist()
     new = (~kept[rows]).tolist()
-    return [SelectedImage(i, p.path, p.root, p.rel_path, labels[g], n)
-            for i, g, n in zip(ids, groups, new) if (p := paths.get(i)) is not None]
+    return [SelectedImage(p.id, p.path, p.root, p.rel_path, labels[g], n)
+            for p, g, n in zip(paths, groups, new) if p is not None]
+
+
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """The cyclic collector off while many small objects are made (it would walk them all, again
+    and again, for nothing: none of them forms a cycle)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 # -- diversity figures ---------------------------------------------------------------------------

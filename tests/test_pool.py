@@ -22,7 +22,7 @@ from indexer.records import ImageResult, WorkItem
 HAS_PROC = Path("/proc/self/stat").exists()
 SIGNAL_AT = (0.05, 0.15, 0.3, 0.6)  # seconds after the driver starts its pool
 
-# Starts a Pipeline over the archive's files (20 times over) right after printing "ready".
+# Starts a Pipeline over the archive's files (80 times over: the run must outlast the last Ctrl-C) right after printing "ready".
 # "raise": Ctrl-C raises KeyboardInterrupt in the parent, which catches it (the CLI's own early
 # Ctrl-C is not this test's business). "finish": the parent only counts Ctrl-Cs and lets the run
 # finish, so a worker that a Ctrl-C killed has all the time it needs to print its traceback.
@@ -35,7 +35,7 @@ DRIVER = textwrap.dedent('''
         hits = []
         if mode == "finish":
             signal.signal(signal.SIGINT, lambda *args: hits.append(1))
-        items = [WorkItem(1, root, *f.rpartition("/")[::2]) for f in files] * 20
+        items = [WorkItem(1, root, *f.rpartition("/")[::2]) for f in files] * 80
         results = []
         print("ready", flush=True)
         try:
@@ -113,7 +113,7 @@ def test_workers_outlive_ctrl_c_at_any_instant_of_their_start(tmp_path):
     # the parent ignores the Ctrl-Cs: every worker must survive them and the run must complete
     out, err = _run_driver(tmp_path, "finish", SIGNAL_AT)
     assert "Traceback" not in err, err
-    assert f"decoded 240 of 240; ctrl-c {len(SIGNAL_AT)}" in out, (out, err)
+    assert f"decoded 960 of 960; ctrl-c {len(SIGNAL_AT)}" in out, (out, err)
 
 
 def _status_file_copied_by_a_worker(tmp_path: Path) -> dict[str, str]:
