@@ -7,12 +7,10 @@ a named selection. It never opens an image and never prints: notes come back in 
 """
 from __future__ import annotations
 
-import gc
 import logging
 import re
 import zlib
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -161,7 +159,7 @@ def select(db: Database, *, target: int | None = None, fraction: float | None = 
     empty = _why_empty(table, offered, opt.where, saved, exclude_selections, only_ids) if sizes.sum() == 0 else None
     _short_notes(notes, labels, sizes, opt.target, opt.per is not None, saved is not None, empty)
     _copy_time_note(notes, table, np.flatnonzero(gkey >= 0))
-    with _no_gc():  # ~2 small objects per group and per pick (445k for 222k bursts): nothing to collect
+    with q.no_gc():  # ~2 small objects per group and per pick (445k for 222k bursts): nothing to collect
         chosen, groups = _pick_groups(table, np.flatnonzero(gkey >= 0), gkey, kept, keys, labels, sizes, alloc,
                                       opt.method, opt.seed, stats, vectors)
         images = _images(db, table, chosen, gkey, labels, kept)
@@ -668,19 +666,6 @@ def _images(db: Database, table: FeatureTable, rows: np.ndarray, gkey: np.ndarra
     new = (~kept[rows]).tolist()
     return [SelectedImage(p.id, p.path, p.root, p.rel_path, labels[g], n)
             for p, g, n in zip(paths, groups, new) if p is not None]
-
-
-@contextmanager
-def _no_gc() -> Iterator[None]:
-    """The cyclic collector off while many small objects are made (it would walk them all, again
-    and again, for nothing: none of them forms a cycle)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 # -- diversity figures ---------------------------------------------------------------------------

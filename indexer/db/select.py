@@ -181,7 +181,7 @@ _PATH_CHUNK = 100_000  # ids per query (one JSON array each)
 
 
 @contextmanager
-def _no_gc() -> Iterator[None]:
+def no_gc() -> Iterator[None]:
     """The cyclic garbage collector off for a block that builds many small acyclic objects."""
     was = gc.isenabled()
     gc.disable()
@@ -206,7 +206,7 @@ def image_paths(db: Database, ids: Sequence[int]) -> list[ImagePath]:
     cur.row_factory = None
     out: list[ImagePath] = []
     keys: list[int] = []
-    with _no_gc():  # ~10 objects a row, none in a cycle: the collector would only walk them again and again
+    with no_gc():  # ~10 objects a row, none in a cycle: the collector would only walk them again and again
         for start in range(0, len(id_list), _PATH_CHUNK):
             cur.execute(
                 "SELECT j.key, i.id, i.root_id, CASE WHEN i.folder = '' THEN i.name ELSE i.folder || '/' || i.name "
