@@ -47,13 +47,15 @@ def stored(db: Path) -> int:
         conn.close()
 
 
-@pytest.mark.parametrize("delay", [0.05, 0.15, 0.3, 0.5, 0.8, 1.2])
+@pytest.mark.parametrize("delay", [0.05, 0.15, 0.3, 0.5, 0.8])  # the whole scan takes ~1.2 s now
 def test_ctrl_c_at_any_early_instant_gives_no_traceback(big_archive, tmp_path, delay):
     db = tmp_path / "index.db"
     proc = start(["scan", str(big_archive), "--db", str(db), "--workers", "2", "--quiet"])
     time.sleep(delay)
     os.killpg(proc.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the scan and its workers
     out, err = proc.communicate(timeout=60)
+    if proc.returncode == 0 and err.startswith("completed:"):
+        pytest.skip(f"the scan finished before the Ctrl-C at {delay} s: nothing to interrupt")
     if "Traceback" in err and delay < 0.1:
         # The first tens of ms belong to the interpreter and pip's console-script wrapper (its
         # `import re` runs before any of our code): nothing of ours can catch a signal there.
