@@ -23,15 +23,14 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import CancelledError, Future
-from contextlib import contextmanager
 from dataclasses import replace
 from functools import partial
 from typing import Any
 
 from .errors import ClusterError
-from .pipeline import CRASH_ERROR, Pipeline, _sigint_blocked
+from .pipeline import CRASH_ERROR, Pipeline, sigint_blocked
 
 log = logging.getLogger(__name__)
 
@@ -173,19 +172,6 @@ def _timeout() -> float:
         return DEFAULT_TIMEOUT
 
 
-@contextmanager
-def _workers_ignore_ctrl_c() -> Iterator[None]:
-    """Threads and processes started meanwhile (Dask's event loop, LocalCluster's workers and
-    their restarts) inherit a blocked SIGINT: Ctrl-C reaches the whole process group, and only
-    this process decides what it means."""
-    if os.name == "posix":
-        # started lazily by the first process start, it would unblock SIGINT in the starting thread
-        from multiprocessing import resource_tracker
-        resource_tracker.ensure_running()
-    with _sigint_blocked():
-        yield
-
-
 def connect(address: str, timeout: float | None = None) -> tuple[Any, Any]:
     """(client, the LocalCluster this process started or None), with at least one worker."""
     distributed = _distributed()
@@ -193,7 +179,9 @@ def connect(address: str, timeout: float | None = None) -> tuple[Any, Any]:
     if not log.isEnabledFor(logging.INFO):  # Dask's own warnings (restarting workers, ...) only with -v
         logging.getLogger("distributed").setLevel(logging.CRITICAL)
     cluster = None
-    with _workers_ignore_ctrl_c():
+    # Dask's event loop thread, LocalCluster's workers and their restarts inherit a blocked SIGINT:
+    # Ctrl-C reaches the whole process group, and only this process decides what it means
+    with sigint_blocked():
         try:
             if address.startswith(LOCAL_PREFIX):
                 import dask

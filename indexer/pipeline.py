@@ -97,13 +97,17 @@ def _main_hidden() -> Iterator[None]:
 
 
 @contextmanager
-def _sigint_blocked() -> Iterator[None]:
+def sigint_blocked() -> Iterator[None]:
     """SIGINT blocked in this thread: a process started meanwhile inherits the mask through
     fork and exec (as multiprocessing's own resource tracker is started, bpo-33613). A Ctrl-C
     that arrives meanwhile reaches this process when the mask is restored."""
     if not hasattr(signal, "pthread_sigmask"):
         yield
         return
+    # multiprocessing's resource tracker, started lazily by the first process start, unblocks
+    # SIGINT in the starting thread on its way out: start it before blocking
+    from multiprocessing import resource_tracker
+    resource_tracker.ensure_running()
     old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
@@ -150,12 +154,8 @@ class _WorkerProcess(SpawnProcess):
     """A spawned worker that never imports the caller's `__main__` and starts with Ctrl-C blocked."""
 
     def start(self) -> None:
-        if os.name == "posix":
-            # started lazily inside the first start(), it would unblock SIGINT on its way out
-            from multiprocessing import resource_tracker
-            resource_tracker.ensure_running()
         with _START_LOCK, _interrupt_deferred():
-            with _sigint_blocked(), _main_hidden(), _one_blas_thread():
+            with sigint_blocked(), _main_hidden(), _one_blas_thread():
                 super().start()
 
 

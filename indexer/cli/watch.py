@@ -7,16 +7,8 @@ import click
 
 from ..errors import Interrupted
 from . import cli
-from .common import (
-    cluster_options,
-    db_option,
-    echo_err,
-    indexing_options,
-    open_db,
-    pool_options,
-    quiet_option,
-    roots_argument,
-)
+from .common import (cluster_options, db_option, echo_err, indexing_options,
+                     open_db, pool_options, quiet_option, roots_argument)
 
 
 @cli.command("watch")
