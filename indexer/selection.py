@@ -20,6 +20,7 @@ from .db import Database, utcnow
 from .db import select as q
 from .discover import name_key
 from .errors import SelectionError
+from .methods.common import distinct
 from .sequences import DEFAULT_BURST_GAP, FeatureTable, load_features
 
 log = logging.getLogger(__name__)
@@ -356,7 +357,7 @@ def _filter_and_group(db: Database, table: FeatureTable, cand: np.ndarray, kept:
     index = {k: i for i, k in enumerate(uniq)}
     fmap = np.array([index[k] for k in per_folder] or [0], np.int64)
     g = np.where(live, fmap[table.folder], -1).astype(np.int64)
-    used = np.unique(g[g >= 0])
+    used = distinct(g[g >= 0])
     remap = np.full(max(len(uniq), 1), -1, np.int64)
     remap[used] = np.arange(len(used))
     g = np.where(g >= 0, remap[np.maximum(g, 0)], -1)
@@ -677,7 +678,7 @@ def group_stats(pool: Any, picks: np.ndarray, seed: int) -> dict[str, Any]:
     n = len(pool)
     rnd = np.asarray(pick(pool, len(picks), "random", seed=seed + 1), dtype=np.int64)
     keys = np.asarray(bucket_keys(pool))
-    out: dict[str, Any] = {"pool": n, "picks": int(len(picks)), "buckets_in_pool": int(len(np.unique(keys)))}
+    out: dict[str, Any] = {"pool": n, "picks": int(len(picks)), "buckets_in_pool": int(len(distinct(keys)))}
     mpool, mpicks, mrnd, sampled = _measured(pool, picks, rnd, seed)
     out["sampled"] = sampled
     out["chosen"] = _figures(mpool, mpicks, pool, picks, keys)
@@ -692,7 +693,7 @@ def _measured(pool: Any, picks: np.ndarray, rnd: np.ndarray, seed: int) -> tuple
     if n <= STATS_SAMPLE:
         return pool, picks, rnd, 0
     rng = np.random.default_rng(seed)
-    rows = np.unique(np.concatenate([rng.choice(n, STATS_SAMPLE, replace=False), picks, rnd]))
+    rows = distinct(np.concatenate([rng.choice(n, STATS_SAMPLE, replace=False), picks, rnd]))
     sub = _subpool(pool, rows)
     return sub, np.searchsorted(rows, picks), np.searchsorted(rows, rnd), int(len(rows))
 
@@ -713,7 +714,7 @@ def _figures(mpool: Any, mpicks: np.ndarray, pool: Any, picks: np.ndarray, keys:
     return {"coverage_mean": round(float(cm), 3), "coverage_max": round(float(cx), 3),
             "hamming_mean": round(float(hm), 3), "hamming_max": round(float(hx), 3),
             "redundancy": round(float(redundancy(pool, picks)), 4),
-            "buckets_covered": int(len(np.unique(keys[picks]))) if len(picks) else 0}
+            "buckets_covered": int(len(distinct(keys[picks]))) if len(picks) else 0}
 
 
 def _overall_stats(groups: list[GroupResult]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from imaging import make_archive, save_jpeg, scene
-from indexer.cli import cli
+from indexer.cli import COMMANDS, all_commands, cli
 from indexer.features import features_from_file
 from indexer.migrations import load_migrations
 
@@ -88,13 +88,27 @@ def indexed(tmp_path_factory) -> tuple[Path, Path]:
 def test_group_has_help(runner):
     r = ok(invoke(runner, ["--help"]))
     assert cli.help and cli.help.strip()
-    for name in cli.commands:
+    for name in all_commands():
         assert name in r.stdout
 
 
-@pytest.mark.parametrize("name", sorted(cli.commands))
+def test_every_command_module_is_in_the_lazy_map():
+    """A command is found by `indexer NAME` only through COMMANDS: every command that a module of
+    indexer.cli registers must be listed there, under that module."""
+    import importlib
+    import pkgutil
+
+    import indexer.cli as package
+    for mod in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"indexer.cli.{mod.name}")
+    assert set(cli.commands) == set(COMMANDS)
+    for name, cmd in cli.commands.items():
+        assert cmd.callback.__module__ == f"indexer.cli.{COMMANDS[name]}", name
+
+
+@pytest.mark.parametrize("name", sorted(all_commands()))
 def test_every_command_has_help(runner, name):
-    cmd = cli.commands[name]
+    cmd = all_commands()[name]
     assert cmd.help and cmd.help.strip(), f"`indexer {name}` has no docstring / help text"
     r = ok(invoke(runner, [name, "--help"]))
     assert r.stdout.startswith(f"Usage: cli {name}") or r.stdout.startswith(f"Usage: indexer {name}")

@@ -60,6 +60,25 @@ def test_select_needs_numpy_but_not_pil_or_watchdog(tmp_path, archive):
     assert got == {"numpy": True, "PIL": False, "watchdog": False, "matplotlib": False}
 
 
+def test_a_select_loads_only_its_own_command_and_what_it_draws_on(tmp_path, archive):
+    """A select on a small index (the select cache built by an earlier one): no other command's
+    module, and none of numpy.random (a pick of a small pool draws nothing), numpy.ma (np.unique
+    imports it) or natsort (nothing is sorted when the cache is current)."""
+    db = tmp_path / "index.db"
+    for args in (["scan", str(archive), "--db", str(db), "--quiet"], ["select", "--db", str(db), "--target", "3"]):
+        r = subprocess.run([sys.executable, "-m", "indexer", *args], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+    watched = ("numpy.random", "numpy.ma", "natsort", "indexer.cli.scan", "indexer.cli.duplicates",
+               "indexer.cli.report", "indexer.cli.labels", "indexer.cli.embed")
+    code = (f"from indexer.cli import run\n"
+            f"assert run(['select', '--db', {str(db)!r}, '--target', '3', '--quiet']) == 0\n"
+            f"import sys\nprint('LOADED', [m for m in {watched!r} if m in sys.modules])\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "LOADED []"
+
+
 def test_option_choices_declared_in_the_cli_are_the_libraries():
     from indexer.cli import common
     from indexer.output import FORMATS

@@ -17,8 +17,27 @@ from ..errors import IndexerError
 from .common import version
 
 
+# Each command's module, imported when the command is looked up: a command pays for its own
+# options and imports only (click's lazy-subcommand pattern; all of them cost ~30 ms).
+COMMANDS = {
+    "scan": "scan", "reroot": "scan", "watch": "watch", "status": "status", "export": "export",
+    "select": "select", "selections": "select", "buckets": "select", "duplicates": "duplicates",
+    "similar": "duplicates", "labels": "labels", "report": "report", "embed": "embed", "models": "embed",
+}
+
+
 class IndexerGroup(click.Group):
-    """Turns library errors into one-line messages and exit code 1, never a traceback."""
+    """Turns library errors into one-line messages and exit code 1, never a traceback; loads each
+    command's module when the command is asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(COMMANDS) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            import importlib
+            importlib.import_module(f"{__name__}.{COMMANDS[cmd_name]}")  # registers it on `cli`
+        return self.commands.get(cmd_name)
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -87,6 +106,11 @@ def _silence_stdout() -> None:
     os.close(devnull)
 
 
-from . import duplicates, embed, export, labels, report, scan, select, status, watch  # noqa: E402  (registers the commands)
+def all_commands() -> dict[str, click.Command]:
+    """Every command, by name (imports every command module)."""
+    for name in COMMANDS:
+        cli.get_command(click.Context(cli), name)
+    return dict(cli.commands)
 
-__all__ = ["cli", "run", "duplicates", "embed", "export", "labels", "report", "scan", "select", "status", "watch"]
+
+__all__ = ["COMMANDS", "all_commands", "cli", "run"]

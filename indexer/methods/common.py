@@ -10,6 +10,18 @@ if TYPE_CHECKING:
     from .pool import Pool
 
 
+def distinct(a: np.ndarray) -> np.ndarray:
+    """np.unique(a) of a 1-D array (sorted distinct values) without its import of numpy.ma, which
+    costs ~20 ms of a select's start-up."""
+    s = np.sort(np.asarray(a).ravel())
+    if len(s) < 2:
+        return s
+    keep = np.empty(len(s), bool)
+    keep[0] = True
+    np.not_equal(s[1:], s[:-1], out=keep[1:])
+    return s[keep]
+
+
 def check_pool(pool: object) -> None:
     from .pool import Pool
 
@@ -32,8 +44,24 @@ def check_seed(seed: object) -> int:
 
 
 def rng_for(seed: int) -> np.random.Generator:
-    """numpy's Generator for a seed (any integer: negative ones wrap to 64 bits)."""
-    return np.random.default_rng(seed & 0xFFFF_FFFF_FFFF_FFFF)
+    """numpy's Generator for a seed (any integer: negative ones wrap to 64 bits), made when first
+    drawn from: importing numpy.random costs ~15 ms, and most picks from small pools draw nothing."""
+    return _LazyGenerator(seed & 0xFFFF_FFFF_FFFF_FFFF)  # type: ignore[return-value]
+
+
+class _LazyGenerator:
+    """Stands in for np.random.default_rng(seed) until an attribute of it is used."""
+
+    __slots__ = ("_seed", "_rng")
+
+    def __init__(self, seed: int) -> None:
+        self._seed = seed
+        self._rng: np.random.Generator | None = None
+
+    def __getattr__(self, name: str) -> object:
+        if self._rng is None:
+            self._rng = np.random.default_rng(self._seed)
+        return getattr(self._rng, name)
 
 
 def check_indices(indices: object, n: int, name: str) -> np.ndarray:
@@ -47,7 +75,7 @@ def check_indices(indices: object, n: int, name: str) -> np.ndarray:
         return np.zeros(0, np.int64)
     if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
         raise ValueError(f"{name} must hold integer indices, got dtype {arr.dtype}")
-    arr = np.unique(arr.astype(np.int64))
+    arr = distinct(arr.astype(np.int64))
     if arr[0] < 0 or arr[-1] >= n:
         raise ValueError(f"{name} has indices outside 0..{n - 1}")
     return arr
