@@ -46,7 +46,7 @@ DEFAULT_TIMEOUT = 30.0  # seconds to reach the scheduler, and to wait for a firs
 CLUSTER_CRASH_ERROR = CRASH_ERROR + " on every Dask worker that tried it (distributed.scheduler.allowed-failures)"
 INSTALL_HINT = "pip install 'indexer[dask]'"
 # The modules whose code computes what a worker sends back: client and workers must agree on them.
-FEATURE_MODULES = ("features.py", "records.py", "cluster.py")
+FEATURE_MODULES = ("features.py", "hashgrids.py", "exif.py", "records.py", "cluster.py")
 
 
 # -- the options ----------------------------------------------------------------------------------

@@ -14,18 +14,17 @@ decode runs as usual. `Features.features_source` says which one a row's features
 from __future__ import annotations
 
 import io
-import math
 import os
-import re
 import stat
 import struct
 import warnings
-from datetime import datetime
 from functools import lru_cache
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from .exif import exif_block_fields, exif_fields, jpeg_exif_fields, parse_exif_datetime
+from .hashgrids import hash_grids
 from .records import Features, ImageResult, WorkItem
 
 MIN_SIDE = 64  # the reduced image keeps at least this many pixels on its short side
@@ -42,9 +41,6 @@ MIN_THUMB_SIDE = 64  # smaller previews are not used (as MIN_SIDE for the draft 
 HEAD_BYTES = 16384  # a JPEG's head is read in steps of this size (the EXIF block is at most 64 KB)
 BAR_LEVEL = 24  # letterbox bars are darker than this on average ...
 BAR_SPREAD = 12  # ... and this uniform (standard deviation)
-
-_EXIF_IFD = 0x8769
-_DATETIME_ORIGINAL, _DATETIME_DIGITIZED, _DATETIME, _MAKE, _MODEL = 36867, 36868, 306, 271, 272
 
 
 def extract_many(items: list[WorkItem], thumbnails: bool = False) -> list[ImageResult]:
@@ -374,177 +370,6 @@ def phash(gray: Image.Image) -> int:
     return _phash_bits(np.asarray(gray.resize((32, 32), Image.Resampling.LANCZOS), dtype=np.float64))
 
 
-# -- the three hash resizes at once ------------------------------------------------------------
-# ImageHash resizes with Pillow's LANCZOS, in C but one tap at a time: ~0.3 ms per grid on a
-# 240x135 draft, a third of the feature work. The same fixed-point arithmetic as matrix products
-# (libImaging/Resample.c: its weights, its rounding after each pass, its pass order) gives the
-# same bytes in ~0.1 ms for all three: every product and sum is an integer below 2**53, exact in
-# float64 whatever order BLAS adds in. A plan is trusted only after it gave Pillow's own grids on
-# an image of its size and on a noise probe of that size; a size seen once, or a Pillow that
-# resizes otherwise, is resized by Pillow as before.
-
-HASH_GRIDS = ((9, 8), (8, 8), (32, 32))  # dhash, ahash, phash
-_PRECISION_BITS = 22  # Resample.c: 32 - 8 - 2
-# OpenBLAS runs a product of m*n*k <= 65536 * 4 on the calling thread; a larger one wakes its
-# thread pool, which spins on the cores the other workers decode on. Products are cut into blocks
-# below that, unless OpenBLAS was started with one thread (~60 us an image less).
-_BLAS_ONE_THREAD = 1 << 18
-_BLAS_THREADED = os.environ.get("OPENBLAS_NUM_THREADS") != "1"
-
-
-def _sinc(x: float) -> float:
-    if x == 0.0:
-        return 1.0
-    x = x * math.pi
-    return math.sin(x) / x
-
-
-def _lanczos(x: float) -> float:
-    return _sinc(x) * _sinc(x / 3) if -3.0 <= x < 3.0 else 0.0
-
-
-def lanczos_weights(in_size: int, out_size: int) -> np.ndarray:
-    """Pillow's fixed-point LANCZOS weights for one axis (precompute_coeffs, then
-    normalize_coeffs_8bpc), as an (out_size, in_size) matrix: row i weighs output pixel i."""
-    scale = in_size / out_size
-    filterscale = max(scale, 1.0)
-    support = 3.0 * filterscale
-    inv = 1.0 / filterscale
-    one = float(1 << _PRECISION_BITS)
-    m = np.zeros((out_size, in_size))
-    for xx in range(out_size):
-        center = (xx + 0.5) * scale
-        xmin = max(int(center - support + 0.5), 0)
-        n = min(int(center + support + 0.5), in_size) - xmin
-        w = [_lanczos((x + xmin - center + 0.5) * inv) for x in range(n)]
-        ww = 0.0
-        for v in w:  # in C's order
-            ww += v
-        for x, v in enumerate(w):
-            k = v / ww if ww != 0.0 else v
-            m[xx, xmin + x] = int(k * one - 0.5) if k < 0 else int(k * one + 0.5)
-    return m
-
-
-def _clip8(a: np.ndarray) -> np.ndarray:
-    """Resample.c's clip8 of fixed-point sums, with its rounding offset, in place."""
-    a += 1 << (_PRECISION_BITS - 1)
-    a *= 1.0 / (1 << _PRECISION_BITS)
-    np.floor(a, out=a)
-    return np.clip(a, 0, 255, out=a)
-
-
-def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a @ b in blocks of rows that BLAS multiplies on this thread."""
-    rows = max(1, _BLAS_ONE_THREAD // (a.shape[1] * b.shape[1]))
-    if a.shape[0] <= rows or not _BLAS_THREADED:
-        return a @ b
-    out = np.empty((a.shape[0], b.shape[1]))
-    for i in range(0, a.shape[0], rows):
-        np.matmul(a[i:i + rows], b, out=out[i:i + rows])
-    return out
-
-
-class HashPlan:
-    """The three hash grids of one input size as matrix products.
-
-    Pillow resizes each axis in turn, rounding to 8 bits in between, and skips an axis that
-    keeps its size; Pillow >= 13 goes down first when the height shrinks more than twice as much
-    as the width, before that always across first. `orders` says, per grid, across first (True)
-    or not. The grids resized across first share one product across (and the 9x8 and 8x8 ones
-    one product down)."""
-
-    def __init__(self, width: int, height: int, orders: tuple[bool, ...]) -> None:
-        self.size, self.orders = (width, height), orders
-        across = [lanczos_weights(width, w).T if w != width else None for w, _ in HASH_GRIDS]
-        down = [lanczos_weights(height, h) if h != height else None for _, h in HASH_GRIDS]
-        fused = [i for i in range(len(HASH_GRIDS)) if orders[i] and across[i] is not None and down[i] is not None]
-        self.across = np.ascontiguousarray(np.concatenate([across[i] for i in fused], axis=1)) if fused else None
-        # (first column, last column, weights down, the grids and their widths) per height
-        self.groups: list[tuple[int, int, np.ndarray, list[tuple[int, int]]]] = []
-        col = 0
-        for i in fused:
-            w, h = HASH_GRIDS[i]
-            if self.groups and self.groups[-1][2].shape[0] == h:
-                first, _, weights, grids = self.groups[-1]
-                self.groups[-1] = (first, col + w, weights, [*grids, (i, w)])
-            else:
-                self.groups.append((col, col + w, down[i], [(i, w)]))  # type: ignore[arg-type]
-            col += w
-        self.alone = [(i, across[i], down[i], orders[i]) for i in range(len(HASH_GRIDS)) if i not in fused]
-
-    @staticmethod
-    def pillow_orders(width: int, height: int) -> tuple[bool, ...]:
-        """Pillow 13's pass order for each grid (Resample.c, ImagingResampleInner)."""
-        return tuple(not (height - h > 0 and height - h > (width - w) * 2) for w, h in HASH_GRIDS)
-
-    def grids(self, a: np.ndarray) -> tuple[np.ndarray, ...]:
-        """(9x8, 8x8, 32x32) from the float64 pixels of an 8-bit image of the plan's size."""
-        out: list[np.ndarray] = [a] * len(HASH_GRIDS)
-        if self.across is not None:
-            t = _clip8(_matmul(a, self.across))
-            for first, last, weights, grids in self.groups:
-                both = _clip8(weights @ t[:, first:last])
-                col = 0
-                for i, w in grids:
-                    out[i] = both[:, col:col + w]
-                    col += w
-        for i, across, down, across_first in self.alone:
-            g = a
-            if across_first and across is not None:
-                g = _clip8(_matmul(g, across))
-            if down is not None:
-                g = _clip8(_matmul(down, g))
-            if not across_first and across is not None:
-                g = _clip8(_matmul(g, across))
-            out[i] = g
-        return tuple(out)
-
-
-def _pillow_grids(gray: Image.Image) -> tuple[np.ndarray, ...]:
-    return tuple(np.asarray(gray.resize(s, Image.Resampling.LANCZOS)) for s in HASH_GRIDS)
-
-
-def make_hash_plan(gray: Image.Image, a: np.ndarray, want: tuple[np.ndarray, ...]) -> HashPlan | None:
-    """A plan for gray's size that gives `want` (Pillow's grids of gray) and Pillow's grids of a
-    noise probe of that size: in Pillow 13's pass orders, else in older Pillow's (always across
-    first); None if neither does (a Pillow that resizes otherwise keeps resizing)."""
-    width, height = gray.size
-    probe = np.random.default_rng(width * 65536 + height).integers(0, 256, (height, width), dtype=np.uint8)
-    checks = [(a, want), (probe.astype(np.float64), _pillow_grids(Image.fromarray(probe, "L")))]
-    newer = HashPlan.pillow_orders(width, height)
-    for orders in dict.fromkeys([newer, (True,) * len(HASH_GRIDS)]):
-        plan = HashPlan(width, height, orders)
-        if all(all(np.array_equal(g, w) for g, w in zip(plan.grids(x), ws)) for x, ws in checks):
-            return plan
-    return None
-
-
-_plans: dict[tuple[int, int], HashPlan | None] = {}
-_seen_once: set[tuple[int, int]] = set()
-
-
-def hash_grids(gray: Image.Image, a: np.ndarray) -> tuple[np.ndarray, ...]:
-    """The 9x8, 8x8 and 32x32 LANCZOS grids of an L image (a: its pixels as float64), exactly
-    as gray.resize(size, LANCZOS) gives them: by a checked plan from the second image of a size
-    on (the first one pays for nothing it may not need again), else by Pillow."""
-    key = gray.size
-    plan = _plans.get(key)
-    if plan is not None:
-        return plan.grids(a)
-    grids = _pillow_grids(gray)
-    if key not in _plans:
-        if key in _seen_once:
-            if len(_plans) >= 64:
-                _plans.clear()
-            _plans[key] = make_hash_plan(gray, a, grids)
-        else:
-            if len(_seen_once) >= 4096:
-                _seen_once.clear()
-            _seen_once.add(key)
-    return grids
-
-
 def sharpness(gray: Image.Image) -> float:
     """Variance of the 4-neighbour Laplacian at SHARPNESS_WIDTH px wide: low means blurred."""
     w, h = gray.size
@@ -560,155 +385,6 @@ def sharpness(gray: Image.Image) -> float:
     lap += a[2:, 1:-1]
     lap -= 4 * a[1:-1, 1:-1]
     return float(lap.var(dtype=np.float64))
-
-
-# -- EXIF ----------------------------------------------------------------------------------------
-# Pillow's getexif() and get_ifd() build every tag of two IFDs (~0.2 ms); five ASCII tags are
-# needed. A plain EXIF block (the usual one) is read here with the same result; any block Pillow
-# might read otherwise (a bad header, a tag twice, a value outside the block, an unknown type)
-# goes to Pillow as before.
-
-_TIFF_ORDER = {b"II*\x00": "<", b"MM\x00*": ">"}
-
-
-def _plain_ifd(tiff: bytes, offset: int, order: str) -> dict[int, tuple[int, bytes]] | None:
-    """One IFD's entries as {tag: (type, value bytes)}, or None unless Pillow would read every
-    entry as it stands: all inside the block, known types, no tag twice, no empty value."""
-    from PIL.TiffImagePlugin import ImageFileDirectory_v2
-
-    units = ImageFileDirectory_v2._load_dispatch
-    n = len(tiff)
-    if offset + 2 > n:
-        return None
-    (count,) = struct.unpack_from(order + "H", tiff, offset)
-    end = offset + 2 + 12 * count
-    if end + 4 > n:  # the entries and the next IFD's offset
-        return None
-    out: dict[int, tuple[int, bytes]] = {}
-    total = 0
-    for tag, kind, cnt, raw in struct.iter_unpack(order + "HHL4s", tiff[offset + 2:end]):
-        if tag in out or kind not in units:
-            return None
-        size = cnt * units[kind][0]
-        if size > 4:
-            (at,) = struct.unpack(order + "L", raw)
-            total += size
-            if at + size > n or total > n:
-                return None
-            value = tiff[at:at + size]
-        else:
-            value = raw[:size]
-        if not value:
-            return None
-        out[tag] = (kind, value)
-    return out
-
-
-def _text(entry: tuple[int, bytes] | None) -> str | bytes | None | bool:
-    """An ASCII value as Pillow gives it (one trailing NUL off), UNDEFINED as bytes; False for
-    any other type (Pillow's own reading decides then)."""
-    if entry is None:
-        return None
-    kind, value = entry
-    if kind == 2:
-        return (value[:-1] if value.endswith(b"\0") else value).decode("latin-1", "replace")
-    return value if kind == 7 else False
-
-
-def exif_block_fields(block: bytes) -> tuple[str | None, str | None, str | None] | None:
-    """exif_fields() of an EXIF block (a JPEG's APP1 payload, with or without its Exif header)
-    when it is plain; None when Pillow must read it. Never raises."""
-    try:
-        return _plain_exif_fields(block)
-    except Exception:  # whatever it is, Pillow's reading decides
-        return None
-
-
-def _plain_exif_fields(block: bytes) -> tuple[str | None, str | None, str | None] | None:
-    data = re.sub(b"^(Exif\x00\x00){1,2}", b"", block)  # as Image.Exif.load
-    if data.startswith(b"Exif\x00\x00") or len(data) < 8 or data[:4] not in _TIFF_ORDER:
-        return None
-    order = _TIFF_ORDER[data[:4]]
-    ifd0 = _plain_ifd(data, struct.unpack_from(order + "L", data, 4)[0], order)
-    if ifd0 is None:
-        return None
-    sub: dict[int, tuple[int, bytes]] | None = {}
-    if _EXIF_IFD in ifd0:
-        kind, value = ifd0[_EXIF_IFD]
-        if kind != 4 or len(value) != 4:
-            return None
-        sub = _plain_ifd(data, struct.unpack(order + "L", value)[0], order)
-        if sub is None:
-            return None
-    texts = [_text(sub.get(_DATETIME_ORIGINAL)), _text(sub.get(_DATETIME_DIGITIZED)), _text(ifd0.get(_DATETIME)),
-             _text(ifd0.get(_MAKE)), _text(ifd0.get(_MODEL))]
-    if any(t is False for t in texts):
-        return None
-    captured = None
-    for raw in texts[:3]:
-        captured = parse_exif_datetime(raw)
-        if captured:
-            break
-    return captured, _clean(texts[3]), _clean(texts[4])
-
-
-def jpeg_exif_fields(im: Image.Image) -> tuple[str | None, str | None, str | None] | None:
-    """exif_fields(im.getexif()) of an opened JPEG from the EXIF block its parser kept, or None
-    when Pillow must read it. Only the JPEG plugin's APP1 block is looked at (getexif() of other
-    formats has other sources)."""
-    block = im.info.get("exif")
-    if block is None:
-        return None if "Raw profile type exif" in im.info or hasattr(im, "tag_v2") else (None, None, None)
-    return exif_block_fields(block) if isinstance(block, bytes) else None
-
-
-def exif_fields(exif: Image.Exif) -> tuple[str | None, str | None, str | None]:
-    """Capture time (ISO-8601, camera local time), camera make and model, from EXIF."""
-    try:
-        sub = exif.get_ifd(_EXIF_IFD)
-    except Exception:
-        sub = {}
-    captured = None
-    for raw in (sub.get(_DATETIME_ORIGINAL), sub.get(_DATETIME_DIGITIZED), exif.get(_DATETIME)):
-        captured = parse_exif_datetime(raw)
-        if captured:
-            break
-    return captured, _clean(exif.get(_MAKE)), _clean(exif.get(_MODEL))
-
-
-_PLAIN_DATETIME = re.compile(r"([0-9]{4}):([0-9]{2}):([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-9]{2})")
-
-
-def parse_exif_datetime(raw: object) -> str | None:
-    """'2021:04:11 20:43:09' (often padded with spaces or NULs) -> '2021-04-11T20:43:09'."""
-    text = _clean(raw)
-    if not text:
-        return None
-    plain = _PLAIN_DATETIME.match(text)
-    if plain:  # what _strptime_exif makes of the usual form, without its ~15 us
-        try:
-            return datetime(*map(int, plain.groups())).isoformat()  # type: ignore[misc]
-        except ValueError:
-            pass  # an impossible date: strptime says so too
-    return _strptime_exif(text)
-
-
-def _strptime_exif(text: str) -> str | None:
-    for fmt in ("%Y:%m:%d %H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y:%m:%d %H:%M", "%Y/%m/%d %H:%M:%S"):
-        try:
-            return datetime.strptime(text[:19] if len(text) >= 19 else text, fmt).isoformat()
-        except ValueError:
-            continue
-    return None
-
-
-def _clean(raw: object) -> str | None:
-    if raw is None:
-        return None
-    if isinstance(raw, bytes):
-        raw = raw.decode("latin-1")
-    text = str(raw).replace("\x00", " ").strip()
-    return text or None
 
 
 def describe_error(exc: BaseException) -> str:

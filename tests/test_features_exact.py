@@ -13,13 +13,15 @@ import pytest
 from imaging import DATETIME_ORIGINAL, EXIF_IFD, MAKE, MODEL, save_jpeg, scene
 from PIL import Image
 
+import indexer.exif as X
 import indexer.features as F
+import indexer.hashgrids as G
 
 LANCZOS = Image.Resampling.LANCZOS
 
 
 def pillow_grids(img: Image.Image) -> list[np.ndarray]:
-    return [np.asarray(img.resize(size, LANCZOS)) for size in F.HASH_GRIDS]
+    return [np.asarray(img.resize(size, LANCZOS)) for size in G.HASH_GRIDS]
 
 
 def sample_images(w: int, h: int, seed: int) -> list[Image.Image]:
@@ -43,7 +45,7 @@ def test_plan_gives_pillows_lanczos_grids(w, h):
     for i, img in enumerate(sample_images(w, h, w * 1000 + h)):
         want = pillow_grids(img)
         a = np.asarray(img).astype(np.float64)
-        plan = F.make_hash_plan(img, a, tuple(want))
+        plan = G.make_hash_plan(img, a, tuple(want))
         assert plan is not None
         for got, ref in zip(plan.grids(a), want):
             assert np.array_equal(got, ref), (w, h, i)
@@ -56,7 +58,7 @@ def test_random_sizes_match_pillow_or_fall_back():
         img = sample_images(w, h, rng.randint(0, 10 ** 6))[0]
         want = pillow_grids(img)
         a = np.asarray(img).astype(np.float64)
-        plan = F.make_hash_plan(img, a, tuple(want))
+        plan = G.make_hash_plan(img, a, tuple(want))
         assert plan is not None, (w, h)
         other = sample_images(w, h, 7)[2]
         for got, ref in zip(plan.grids(np.asarray(other).astype(np.float64)), pillow_grids(other)):
@@ -70,19 +72,19 @@ def test_odd_sizes_give_pillows_grids(w, h):
     for img in sample_images(w, h, 3):
         a = np.asarray(img).astype(np.float64)
         for _ in range(3):  # first, second (the plan is made here) and third sighting
-            for got, ref in zip(F.hash_grids(img, a), pillow_grids(img)):
+            for got, ref in zip(G.hash_grids(img, a), pillow_grids(img)):
                 assert np.array_equal(got, ref)
 
 
 def test_hash_grids_are_pillows_on_every_sighting_of_a_size(monkeypatch):
-    monkeypatch.setattr(F, "_plans", {})
-    monkeypatch.setattr(F, "_seen_once", set())
+    monkeypatch.setattr(G, "_plans", {})
+    monkeypatch.setattr(G, "_seen_once", set())
     imgs = sample_images(241, 137, 5) + sample_images(241, 137, 6)
     for n, img in enumerate(imgs):
         a = np.asarray(img).astype(np.float64)
-        for got, ref in zip(F.hash_grids(img, a), pillow_grids(img)):
+        for got, ref in zip(G.hash_grids(img, a), pillow_grids(img)):
             assert np.array_equal(got, ref)
-        assert (F._plans.get((241, 137)) is not None) == (n >= 1)  # made on the second image
+        assert (G._plans.get((241, 137)) is not None) == (n >= 1)  # made on the second image
 
 
 def test_a_plan_that_disagrees_with_pillow_is_not_used(monkeypatch):
@@ -90,9 +92,9 @@ def test_a_plan_that_disagrees_with_pillow_is_not_used(monkeypatch):
     img = sample_images(240, 135, 9)[0]
     want = tuple(pillow_grids(img))
     a = np.asarray(img).astype(np.float64)
-    real = F.lanczos_weights
-    monkeypatch.setattr(F, "lanczos_weights", lambda i, o: real(i, o) * 1.01)
-    assert F.make_hash_plan(img, a, want) is None
+    real = G.lanczos_weights
+    monkeypatch.setattr(G, "lanczos_weights", lambda i, o: real(i, o) * 1.01)
+    assert G.make_hash_plan(img, a, want) is None
 
 
 def test_blocked_products_are_exact():
@@ -100,14 +102,14 @@ def test_blocked_products_are_exact():
     a = rng.integers(0, 256, (300, 500)).astype(np.float64)
     b = rng.integers(-2 ** 20, 2 ** 21, (500, 49)).astype(np.float64)
     exact = a.astype(object) @ b.astype(object)
-    assert np.array_equal(F._matmul(a, b), exact.astype(np.float64))
+    assert np.array_equal(G._matmul(a, b), exact.astype(np.float64))
 
 
 def test_lanczos_weights_match_pillow_on_impulses():
     """Row sums are 2**22 give or take rounding, and every weight agrees with Pillow's 32-bit
     resize of single bright pixels (which keeps 2**-30 of precision) to within one."""
     for n_in, n_out in [(240, 9), (135, 8), (240, 32), (135, 32), (20, 32)]:
-        m = F.lanczos_weights(n_in, n_out)
+        m = G.lanczos_weights(n_in, n_out)
         assert np.all(np.abs(m.sum(axis=1) - 2 ** 22) <= n_in)
         eye = np.zeros((n_in, n_in), np.int32)
         np.fill_diagonal(eye, 2 ** 30)
@@ -342,7 +344,7 @@ def test_parse_exif_datetime_equals_strptime():
         texts.append(f"{rng.randint(0, 9999):04d}:{rng.randint(0, 14):02d}:{rng.randint(0, 33):02d} "
                      f"{rng.randint(0, 25):02d}:{rng.randint(0, 61):02d}:{rng.randint(0, 62):02d}")
     for text in texts:
-        assert F.parse_exif_datetime(text) == F._strptime_exif(text), text
+        assert F.parse_exif_datetime(text) == X._strptime_exif(text), text
 
 
 def test_reading_a_jpeg_from_memory_gives_the_same_features(tmp_path):
