@@ -55,6 +55,7 @@ def test_select_needs_numpy_but_not_pil_or_watchdog(tmp_path, archive):
     code = (f"from indexer.cli import run\n"
             f"assert run(['scan', {str(archive)!r}, '--db', {str(db)!r}, '--quiet', '--workers', '1']) == 0\n"
             f"import sys\nassert 'numpy' not in sys.modules and 'PIL' not in sys.modules, 'the scan parent decodes'\n"
+            f"assert 'tqdm' not in sys.modules, 'a quiet scan imports its progress bar'\n"
             f"assert run(['select', '--db', {str(db)!r}, '--target', '3', '--quiet']) == 0\n")
     got = loaded_after(code, tmp_path)
     assert got == {"numpy": True, "PIL": False, "watchdog": False, "matplotlib": False}
