@@ -214,7 +214,8 @@ class Pipeline:
 
     def __init__(self, workers: int, *, batch: int = 256, chunk: int = 8, flush_seconds: float = 5.0,
                  decode: Callable[[list[Any]], list[Any]] | None = None,
-                 failed: Callable[[Any, str], Any] | None = None) -> None:
+                 failed: Callable[[Any, str], Any] | None = None,
+                 warm_up: Callable[[], object] | None = None) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
         if batch < 1:
@@ -223,6 +224,8 @@ class Pipeline:
         self.decode = decode or extract_many
         # the result recorded for an item whose decode kills its worker every time (embed makes its own)
         self.failed = failed or _crashed
+        # each worker's first task, run while the parent walks: what `decode` needs on its first call
+        self.warm_up = warm_up or _warm_up
         self._executor: ProcessPoolExecutor | None = None
         self._in_flight = 0
         self._buffered = 0
@@ -245,7 +248,7 @@ class Pipeline:
         assert self._executor is not None
         try:
             for _ in range(self.workers):
-                self._executor.submit(_warm_up)
+                self._executor.submit(self.warm_up)
         except BrokenProcessPool:  # found and reported by the first real task
             pass
 

@@ -24,7 +24,7 @@ from ..progress import Progress
 from . import EmbedError
 from .model import ModelInfo, load_model
 from .preprocess import make_preprocess
-from .task import EmbedItem, EmbedResult, EmbedSpec, embed_many
+from .task import EmbedItem, EmbedResult, EmbedSpec, embed_many, warm_up
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,8 @@ def run_embed(db: Database, job: EmbedJob, *, workers: int | None = None, where:
     try:
         pool = _pool(db, job, n_workers, commit, flush_seconds, cluster, worker_roots) if cluster else \
             Pipeline(n_workers, batch=commit, chunk=job.spec.batch, flush_seconds=flush_seconds,
-                     decode=partial(embed_many, spec=job.spec), failed=crashed)
+                     decode=partial(embed_many, spec=job.spec), failed=crashed,
+                     warm_up=partial(warm_up, spec=job.spec))
         with pool as pipe:
             pipe.run(items, sink, lambda r: bar.update(1))
         status = "completed"

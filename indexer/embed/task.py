@@ -74,6 +74,21 @@ def _session(spec: EmbedSpec) -> Any:
     return _SESSIONS[key]
 
 
+def warm_up(spec: EmbedSpec) -> int:
+    """A worker's first task: import the decoder and make the model's session (~0.5 s) while the
+    parent lists the images to embed. A model that fails here fails again on the first batch,
+    which reports it."""
+    import os
+
+    import numpy  # noqa: F401
+    from PIL import Image  # noqa: F401
+    try:
+        _session(spec)
+    except Exception:  # noqa: BLE001
+        pass
+    return os.getpid()
+
+
 def embed_many(items: list[EmbedItem], spec: EmbedSpec) -> list[EmbedResult]:
     """Worker entry point: one result per item, in order; never raises for a bad image."""
     arrays: list[Any] = []
