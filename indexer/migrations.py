@@ -4,7 +4,6 @@ from __future__ import annotations
 import re
 import sqlite3
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from .errors import MigrationError, SchemaTooNewError
@@ -29,9 +28,9 @@ class Migration:
 
 def migrations_dir() -> Path:
     """The folder of migrations: inside the installed wheel, else the checkout's top level."""
-    packaged = resources.files("indexer") / "_migrations"
+    packaged = Path(__file__).resolve().parent / "_migrations"  # as importlib.resources finds it on disk
     if packaged.is_dir():
-        return Path(str(packaged))
+        return packaged
     checkout = Path(__file__).resolve().parent.parent / "migrations"
     if checkout.is_dir():
         return checkout

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -398,6 +397,7 @@ class Database:
     def start_run(self, command: str, params: dict[str, Any]) -> int:
         """Take the one-writer lock and record a new run. Refused (BusyError) while another scan or
         watch holds the lock, wherever it runs; runs still marked running are dead: marked crashed."""
+        import socket  # here: only a writer records its host (~5 ms of every reader's start)
         host, pid, now = socket.gethostname(), os.getpid(), utcnow()
         try:
             holder = self._writer_lock.acquire(f"`indexer {command}` (pid {pid} on {host}, started {now})")
