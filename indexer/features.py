@@ -44,11 +44,34 @@ BAR_SPREAD = 12  # ... and this uniform (standard deviation)
 
 
 def extract_many(items: list[WorkItem], thumbnails: bool = False) -> list[ImageResult]:
-    """Worker entry point: one result per item, never raises for a bad file."""
-    return [extract_one(item, thumbnails=thumbnails) for item in items]
+    """Worker entry point: one result per item, never raises for a bad file.
+
+    The chunk's files are all decoded first, then all measured: the measuring code and its data
+    stay in the CPU's caches from one image to the next instead of being evicted by each decode
+    (~0.2 ms an image less, the same results). A reduced image over STAGED_PIXELS (a format
+    without a reduced decode) is measured at once, so a chunk never holds several of them."""
+    out: list[ImageResult | tuple[WorkItem, _Stat, _Decoded]] = []
+    for item in items:
+        r = _read(item, thumbnails)
+        if not isinstance(r, ImageResult) and r[2][0].width * r[2][0].height > STAGED_PIXELS:
+            r = _finish(*r)
+        out.append(r)
+    return [r if isinstance(r, ImageResult) else _finish(*r) for r in out]
 
 
 def extract_one(item: WorkItem, thumbnails: bool = False) -> ImageResult:
+    r = _read(item, thumbnails)
+    return r if isinstance(r, ImageResult) else _finish(*r)
+
+
+STAGED_PIXELS = 1 << 20  # extract_many keeps reduced images up to this size until the chunk is decoded
+_Stat = tuple[int, int, "int | None", "int | None"]  # size, mtime_ns, inode, device
+_Decoded = tuple[Image.Image, dict[str, object]]  # the reduced image, the fields read with it
+
+
+def _read(item: WorkItem, thumbnails: bool) -> ImageResult | tuple[WorkItem, _Stat, _Decoded]:
+    """Open, stat and decode one file: its failed (or, from a thumbnail, finished) result, or
+    what _finish measures."""
     path = item.path
     size = mtime_ns = 0
     inode = device = None
@@ -68,20 +91,37 @@ def extract_one(item: WorkItem, thumbnails: bool = False) -> ImageResult:
                                    inode, device)
             if size == 0:
                 return ImageResult(item, None, "empty file (0 bytes)", size, mtime_ns, inode, device)
-            features = features_from_file(fh, thumbnails=thumbnails)
+            got = decode_file(fh, thumbnails=thumbnails)
     except Exception as exc:  # any decoder error is this file's failure, not the run's
         return ImageResult(item, None, describe_error(exc), size, mtime_ns, inode, device)
-    return ImageResult(item, features, None, size, mtime_ns, inode, device)
+    if isinstance(got, Features):
+        return ImageResult(item, got, None, size, mtime_ns, inode, device)
+    return item, (size, mtime_ns, inode, device), got
+
+
+def _finish(item: WorkItem, st: _Stat, decoded: _Decoded) -> ImageResult:
+    try:
+        features = measure_decoded(*decoded)
+    except Exception as exc:  # as a decoder error: this file's failure
+        return ImageResult(item, None, describe_error(exc), *st)
+    return ImageResult(item, features, None, *st)
 
 
 def features_from_file(fp: str | os.PathLike[str] | object, thumbnails: bool = False) -> Features:
     """Open, reduce-decode and measure one image. Raises on unreadable input.
 
     thumbnails=True: from the embedded EXIF preview of a JPEG when it has a usable one."""
+    got = decode_file(fp, thumbnails=thumbnails)
+    return got if isinstance(got, Features) else measure_decoded(*got)
+
+
+def decode_file(fp: str | os.PathLike[str] | object, thumbnails: bool = False) -> Features | _Decoded:
+    """The reduced decode of one image and the fields read with it (or, from a usable EXIF
+    preview, its finished features). Raises on unreadable input."""
     if thumbnails:
         if isinstance(fp, (str, os.PathLike)):
             with open(fp, "rb") as fh:
-                return features_from_file(fh, thumbnails=True)
+                return decode_file(fh, thumbnails=True)
         found = features_from_thumbnail(fp)  # type: ignore[arg-type]
         if found is not None:
             return found
@@ -93,10 +133,15 @@ def features_from_file(fp: str | os.PathLike[str] | object, thumbnails: bool = F
             fields = jpeg_exif_fields(im) if fmt == "JPEG" else None
             exif = im.getexif() if fields is None else None
             reduced = reduce_decode(im)
-    gray, rgb = to_gray_and_rgb(reduced)
     captured_at, make, model = fields if fields is not None else exif_fields(exif)  # type: ignore[arg-type]
-    return _measure(gray, rgb, format=fmt, mode=mode, width=width, height=height, captured_at=captured_at,
-                    camera_make=make, camera_model=model, features_source=SOURCE_DRAFT)
+    return reduced, {"format": fmt, "mode": mode, "width": width, "height": height, "captured_at": captured_at,
+                     "camera_make": make, "camera_model": model, "features_source": SOURCE_DRAFT}
+
+
+def measure_decoded(reduced: Image.Image, fields: dict[str, object]) -> Features:
+    """The features of a reduced decode (decode_file's), with the fields read with it."""
+    gray, rgb = to_gray_and_rgb(reduced)
+    return _measure(gray, rgb, **fields)
 
 
 def _measure(gray: Image.Image, rgb: Image.Image | None, **fields: object) -> Features:

@@ -378,3 +378,25 @@ def test_decompression_bomb_is_an_error_result(tmp_path, monkeypatch, side):
 def test_vanished_file_is_flagged(tmp_path):
     r = extract_one(item_for(tmp_path / "gone.jpg"))
     assert r.features is None and r.vanished is True
+
+
+def test_a_chunk_gives_each_file_what_it_gives_alone(tmp_path, monkeypatch):
+    """extract_many decodes a chunk's files first and measures them after: every result, in
+    order, is the one the file gives alone, for good files, bad ones, gray ones and an image too
+    large to be held back (measured at once)."""
+    import indexer.features as F
+
+    monkeypatch.setattr(F, "STAGED_PIXELS", 300 * 200)
+    save_jpeg(scene(1, (640, 480)), tmp_path / "a.jpg", taken="2024:05:01 10:00:00", make="Reconyx")
+    (tmp_path / "b.jpg").write_bytes(b"not a jpeg at all")
+    save_jpeg(scene(2, (640, 480), gray=True), tmp_path / "c.jpg")
+    scene(3, (400, 300)).save(tmp_path / "d.png")  # no reduced decode: 400x300 > STAGED_PIXELS
+    (tmp_path / "e.jpg").write_bytes(b"")
+    save_jpeg(scene(4, (1600, 1200)), tmp_path / "f.jpg")
+    items = [WorkItem(1, str(tmp_path), "", n) for n in ("a.jpg", "b.jpg", "c.jpg", "d.png", "gone.jpg", "e.jpg",
+                                                          "f.jpg")]
+    got = F.extract_many(items)
+    assert [r.item.name for r in got] == [i.name for i in items]
+    assert got == [extract_one(i) for i in items]
+    assert [r.error is None for r in got] == [True, False, True, True, False, False, True]
+    assert got[0].features.camera_make == "Reconyx" and got[2].features.is_gray
