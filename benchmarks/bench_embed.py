@@ -31,13 +31,14 @@ Measured on the shared 2-core machine (load average 0.8-1.8), archives of 240 an
 
     model        bare images/s (ms CPU)   ours, steady state        ours, 960 files   240 files
     ~4.2 GFLOP   36.0 / 36.5 (55)         33.4 / 33.4 (60): 0.92    0.85 (CPU 0.87)   0.70 (0.75)
+    (busier)     31.7 / 29.1 (62-68)      29.3 / 27.0 (68-72): 0.93 0.84 (CPU 0.86)  0.67 (0.70)
     ~0.5 GFLOP   230 / 235 (8.5)          109 / 97 (19): 0.44       0.40 (0.41)       0.30 (0.33)
 
 Ours decodes each 1080p JPEG at 1/4 (480x270) and prepares it in ~9.5 ms of CPU; one
 single-threaded session per worker spends ~51 ms per image on the large model where bare's one
 session over both cores spends ~55, which pays for most of that. For the small model the decode
 is more work than the model and 0.85 is out of reach for any pipeline that decodes. The fixed
-start-up (~2 s of wall time) is what separates a run of 240 files from the steady state.
+start-up (2-3 s of wall time) is what separates a run of 240 files from the steady state.
 kcenter, 1,000 of 1,000,000: 6.3 s wall, 5.8 s CPU (222,291 units after the burst runs), 201 MiB
 allocated on top of the 732 MiB of vectors. Without the burst runs (eps=0: every row a unit) the
 same pick takes 6.2 s on 200,000 rows and 84 s on 1,000,000. Storage: 845 bytes per image for
