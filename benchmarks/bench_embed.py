@@ -2,7 +2,7 @@
 vectors, and what the vectors cost on disk.
 
     python benchmarks/bench_embed.py [--files 240,960] [--batch 16] [--rows 1000000] [--storage-rows 20000]
-                                     [--skip throughput,kcenter,storage]
+                                     [--skip throughput,one-decode,kcenter,storage]
 
 1. Throughput. A synthetic ONNX encoder, built here with onnx.helper (nothing downloaded), about
    a 16x16 stride-16 patch embedding (3 -> 192) of the 224x224 input, `--blocks` token MLP blocks
@@ -17,6 +17,8 @@ vectors, and what the vectors cost on disk.
    many files gives), and in the steady state: the extra files of the largest size over the
    extra time they take, which cancels the fixed start-up (imports and the model's sessions in
    the parent and each worker, ~2 s of CPU) and is what an archive of thousands of images gets.
+   One decode: `indexer scan ROOT --embed MODEL` against `indexer scan` then `indexer embed`
+   (whole processes) on the largest archive with the largest model.
 2. kcenter: 1,000 picks of `--rows` 384-d float16 unit vectors shaped like an archive (200
    cameras, 50 scenes each, events of 1-8 near-identical frames in natural order), wall and CPU
    time of indexer.methods.vectors.kcenter and the process's peak RSS (the vectors alone are
@@ -39,6 +41,7 @@ single-threaded session per worker spends ~51 ms per image on the large model wh
 session over both cores spends ~55, which pays for most of that. For the small model the decode
 is more work than the model and 0.85 is out of reach for any pipeline that decodes. The fixed
 start-up (2-3 s of wall time) is what separates a run of 240 files from the steady state.
+One decode, 960 files, 36 blocks: scan --embed 39.3 / 36.7 s, scan then embed 45.1 / 40.5 s (0.89).
 kcenter, 1,000 of 1,000,000: 6.3 s wall, 5.8 s CPU (222,291 units after the burst runs), 201 MiB
 allocated on top of the 732 MiB of vectors. Without the burst runs (eps=0: every row a unit) the
 same pick takes 6.2 s on 200,000 rows and 84 s on 1,000,000. Storage: 845 bytes per image for
@@ -194,6 +197,45 @@ def throughput(work: Path, sizes: list[int], batch: int, blocks: int) -> None:
     print(f"  load {load()}", flush=True)
 
 
+def one_decode(work: Path, n: int, batch: int, blocks: int) -> None:
+    """`indexer scan ROOT --embed MODEL` (features and vector from one decode) against `indexer
+    scan ROOT` then `indexer embed` (two decodes), whole processes on the same n files, two rounds
+    in reversed order."""
+    model = build_model(work / f"bench_encoder_{blocks}.onnx", blocks=blocks)
+    root = work / f"embed-archive-{n}"
+    make_files(root, n)
+    db = work / "one-decode.db"
+    exe = [sys.executable, "-m", "indexer"]
+
+    def fresh() -> None:
+        for suffix in ("", "-wal", "-shm", ".lock"):
+            Path(str(db) + suffix).unlink(missing_ok=True)
+
+    def timed(*commands: list[str]) -> float:
+        fresh()
+        t = time.perf_counter()
+        for cmd in commands:
+            subprocess.run([*exe, *cmd], check=True, capture_output=True)
+        wall = time.perf_counter() - t
+        con = sqlite3.connect(db)
+        got = con.execute("SELECT COUNT(*) FROM embeddings WHERE vector IS NOT NULL").fetchone()[0]
+        con.close()
+        assert got == n, got
+        return wall
+
+    scan = ["scan", str(root), "--db", str(db), "-q"]
+    both = [*scan, "--embed", str(model), "--embed-preset", "dinov2"]
+    embed = ["embed", "--db", str(db), "--model", str(model), "--preset", "dinov2", "--batch", str(batch), "-q"]
+    print(f"one decode: {n} 1080p JPEGs, model {model.name}; load {load()}", flush=True)
+    ones, twos = [], []
+    for rnd in range(2):
+        for step in ("one", "two") if rnd == 0 else ("two", "one"):
+            (ones if step == "one" else twos).append(timed(both) if step == "one" else timed(scan, embed))
+    print(f"  scan --embed: {' / '.join(f'{w:.1f}' for w in ones)} s; scan then embed: "
+          f"{' / '.join(f'{w:.1f}' for w in twos)} s; one decode takes {sum(ones) / sum(twos):.2f} of the time of "
+          f"two; load {load()}", flush=True)
+
+
 # -- 2. kcenter -----------------------------------------------------------------------------------
 
 def archive_vectors(n: int, d: int = 384, seed: int = 0) -> np.ndarray:
@@ -288,6 +330,8 @@ def main() -> None:
     if "throughput" not in skip:
         for blocks in a.blocks.split(","):
             throughput(a.workdir, [int(x) for x in a.files.split(",")], a.batch, int(blocks))
+    if "one-decode" not in skip:
+        one_decode(a.workdir, max(int(x) for x in a.files.split(",")), a.batch, max(int(b) for b in a.blocks.split(",")))
     if "kcenter" not in skip:
         kcenter(a.rows)
     if "storage" not in skip:
