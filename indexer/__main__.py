@@ -35,7 +35,27 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         code = 130
         print("\nInterrupted.", file=sys.stderr)
+    if code == 130:
+        _leave(code)
     sys.exit(code)
+
+
+def _leave(code: int) -> None:
+    """Exit an interrupted run now: what it did is committed and said by now, and the interpreter's
+    exit would wait for the worker pool's threads. A Ctrl-C or SIGTERM that lands while the main
+    thread is inside concurrent.futures (it takes its futures' locks in Python code) can leave one
+    of those locks held, and the pool's thread waiting on it for ever."""
+    import os
+
+    logging = sys.modules.get("logging")
+    if logging is not None:
+        logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (`indexer ... | head`)
+            pass
+    os._exit(code)
 
 
 if __name__ == "__main__":

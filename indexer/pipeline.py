@@ -117,21 +117,24 @@ def sigint_blocked() -> Iterator[None]:
 
 @contextmanager
 def _interrupt_deferred() -> Iterator[None]:
-    """A Ctrl-C that Python sees meanwhile is raised on the way out, not in the middle: a start
-    cut short after the fork leaves a child that finds no instructions and prints a traceback.
-    Only the main thread runs signal handlers, so only there is anything to defer."""
-    handler = signal.getsignal(signal.SIGINT)
-    if threading.current_thread() is not threading.main_thread() or not callable(handler):
+    """A Ctrl-C (or a SIGTERM, which the command turns into one) that Python sees meanwhile is
+    raised on the way out, not in the middle: a start cut short after the fork leaves a child that
+    finds no instructions and prints a traceback. Only the main thread runs signal handlers, so
+    only there is anything to defer."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
+    handlers = {sig: h for sig in (signal.SIGINT, signal.SIGTERM) if callable(h := signal.getsignal(sig))}
     caught: list[tuple[int, types.FrameType | None]] = []
-    signal.signal(signal.SIGINT, lambda signum, frame: caught.append((signum, frame)))
+    for sig in handlers:
+        signal.signal(sig, lambda signum, frame: caught.append((signum, frame)))
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, handler)
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
         if caught:
-            handler(*caught[0])
+            handlers[caught[0][0]](*caught[0])
 
 
 @contextmanager
@@ -238,7 +241,11 @@ class Pipeline:
 
     def __enter__(self) -> Pipeline:
         self._executor = self._new_executor()
-        self._start_workers()
+        try:
+            self._start_workers()
+        except BaseException:  # a Ctrl-C while the workers start: __exit__ will not run, stop them here
+            self.close(cancel=True)
+            raise
         return self
 
     def _start_workers(self) -> None:
