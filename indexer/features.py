@@ -60,8 +60,7 @@ def extract_many(items: list[WorkItem], thumbnails: bool = False) -> list[ImageR
 
 
 def extract_one(item: WorkItem, thumbnails: bool = False) -> ImageResult:
-    r = _read(item, thumbnails)
-    return r if isinstance(r, ImageResult) else _finish(*r)
+    return extract_many([item], thumbnails=thumbnails)[0]
 
 
 STAGED_PIXELS = 1 << 20  # extract_many keeps reduced images up to this size until the chunk is decoded

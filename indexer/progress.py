@@ -11,10 +11,11 @@ class Progress:
     def __init__(self, description: str, *, enabled: bool | None = None, unit: str = "img") -> None:
         if enabled is None:
             enabled = sys.stderr.isatty()
+        self._bar: Any = None
         if enabled:
             from tqdm import tqdm  # only for a bar that shows (~20 ms of imports, metadata included)
-        self._bar = tqdm(desc=description, unit=unit, file=sys.stderr, dynamic_ncols=True,
-                         smoothing=0.1, mininterval=0.25) if enabled else None
+            self._bar = tqdm(desc=description, unit=unit, file=sys.stderr, dynamic_ncols=True,
+                             smoothing=0.1, mininterval=0.25)
 
     @property
     def enabled(self) -> bool:
