@@ -11,7 +11,7 @@ import logging
 import re
 import zlib
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -76,6 +76,24 @@ class SelectedImage:
     rel_path: str
     group: str
     new: bool = True    # False: kept from the extended selection
+
+
+def _maker(cls: type) -> Any:
+    """A faster constructor of a frozen dataclass, from every field's value in order: a frozen
+    dataclass's own __init__ sets each field with object.__setattr__ (~2 us an object); this
+    fills the new object's __dict__ at once (~1 us). `--per sequence` makes ~200k of each kind."""
+    names = tuple(f.name for f in fields(cls))
+    new = object.__new__
+
+    def make(*values: Any) -> Any:
+        obj = new(cls)
+        obj.__dict__.update(zip(names, values, strict=True))
+        return obj
+    return make
+
+
+_group_result = _maker(GroupResult)
+_selected_image = _maker(SelectedImage)
 
 
 @dataclass(frozen=True)
@@ -616,7 +634,7 @@ def _pick_groups(table: FeatureTable, in_play: np.ndarray, gkey: np.ndarray, kep
                 from .methods.vectors import coverage_stats
                 stats[g]["embedding"] = coverage_stats(vectors[rows], picks, gs)
     npick = np.bincount(gof[take], minlength=len(keys))
-    groups = [GroupResult(key, label, int(size), int(a), int(p) - int(kc), int(kc), stats.get(g))
+    groups = [_group_result(key, label, size, a, p - kc, kc, stats.get(g))
               for g, (key, label, size, a, p, kc)
               in enumerate(zip(keys, labels, sizes.tolist(), np.asarray(alloc).tolist(), npick.tolist(),
                                nkeep.tolist()))]
@@ -665,7 +683,7 @@ def _images(db: Database, table: FeatureTable, rows: np.ndarray, gkey: np.ndarra
         paths = [by_id.get(i) for i in ids]
     groups = gkey[rows].tolist()
     new = (~kept[rows]).tolist()
-    return [SelectedImage(p.id, p.path, p.root, p.rel_path, labels[g], n)
+    return [_selected_image(p.id, p.path, p.root, p.rel_path, labels[g], n)
             for p, g, n in zip(paths, groups, new) if p is not None]
 
 

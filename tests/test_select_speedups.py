@@ -162,3 +162,72 @@ def test_band_loop_is_the_plain_loop(monkeypatch, depth, catch):
                 monkeypatch.setattr(km, "BAND_FROM", band_from)
                 out.append(km.farthest_point(c, rows, count, keep).tolist())
             assert out[0] == out[1], (n, count)
+
+
+def test_sequence_groups_of_ordered_bursts_skip_the_sort():
+    """Bursts in natural order (the select cache's) take a path without sorting: same result
+    as the sorting path on the same ids, shuffled ids and unknown ones still sort."""
+    from indexer.methods.common import sequence_groups
+
+    def by_sorting(seq):
+        seq = np.asarray(seq, np.int64).copy()
+        unknown = seq < 0
+        if unknown.any():
+            seq[unknown] = (seq.max() + 1 if (~unknown).any() else 0) + np.arange(int(unknown.sum()))
+        _, gid = np.unique(seq, return_inverse=True)
+        order = np.argsort(gid, kind="stable")
+        starts = np.flatnonzero(np.r_[True, gid[order][1:] != gid[order][:-1]])
+        return gid, order, starts
+
+    rng = np.random.default_rng(5)
+    ordered = np.repeat(np.sort(rng.choice(10**6, 300, replace=False)), rng.integers(1, 9, 300))
+    for seq in (ordered, ordered[::-1].copy(), rng.permutation(ordered), np.where(ordered % 5 == 0, -1, ordered),
+                np.zeros(7, np.int64), np.array([4]), np.full(3, -1)):
+        got, want = sequence_groups(seq), by_sorting(seq)
+        assert all(np.array_equal(g, w) and g.dtype == np.int64 for g, w in zip(got, want)), seq[:10]
+
+
+def test_cell_costs_are_the_weighted_row_sums_of_the_distance_matrix(monkeypatch):
+    """diverse's medoid costs, summed term by term, equal sum_j d(i, j) * weight[j] exactly,
+    for cells of every size (one unit, the sample size) and any slicing of the cells."""
+    import importlib
+
+    dist = importlib.import_module("indexer.methods.distance")
+    dv = importlib.import_module("indexer.methods.diverse")
+    rng = np.random.default_rng(11)
+    n = 5000
+    base = rng.integers(0, 2**64, (40, 3), dtype=np.uint64)
+    h = base[rng.integers(0, 40, n)] ^ np.left_shift(np.uint64(1), rng.integers(0, 64, (n, 3)).astype(np.uint64))
+    sub = dist.Codes((h[:, 0].copy(), h[:, 1].copy(), h[:, 2].copy()), rng.integers(0, 48, n).astype(np.uint8),
+                     np.where(rng.random(n) < 0.4, 16, 0).astype(np.uint8))
+    weight = rng.integers(1, 400, n).astype(np.float64)
+    sizes = np.r_[1, 128, rng.integers(1, 129, 37), 2]
+    cand = np.concatenate([np.sort(rng.choice(n, s, replace=False)) for s in sizes])
+    cell_of = np.repeat(np.arange(len(sizes)), sizes)
+    heads = np.r_[0, np.cumsum(sizes)]
+    for slice_cells in (1, 3, dv._COST_CELLS, 100):
+        monkeypatch.setattr(dv, "_COST_CELLS", slice_cells)
+        got = dv._cell_costs(sub, weight, cand, cell_of, heads)
+        for cell in range(len(sizes)):
+            pos = cand[heads[cell]:heads[cell + 1]]
+            d = dist.combined(sub, pos[:, None], pos[None, :]).astype(np.float64)
+            assert np.array_equal(got[heads[cell]:heads[cell + 1]], d @ weight[pos]), (slice_cells, cell)
+
+
+def test_fast_constructors_make_the_same_frozen_objects():
+    """select builds its ~200k results per --per sequence with _maker: equal, hashable, frozen
+    objects of every field, the same as the dataclass's own constructor gives."""
+    import dataclasses
+
+    from indexer.selection import GroupResult, SelectedImage, _maker
+
+    for cls, values in ((SelectedImage, (7, "/a/b.jpg", "/a", "b.jpg", "cam1", False)),
+                        (GroupResult, ("k", "k", 10, 3, 2, 1, {"x": 1}))):
+        fast = _maker(cls)(*values)
+        assert fast == cls(*values) and type(fast) is cls and repr(fast) == repr(cls(*values))
+        assert dataclasses.astuple(fast) == values
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            fast.label = "other"
+        with pytest.raises(ValueError):  # every field must be given
+            _maker(cls)(*values[:-1])
+    assert hash(_maker(SelectedImage)(1, "p", "r", "q", "g", True)) == hash(SelectedImage(1, "p", "r", "q", "g", True))

@@ -55,6 +55,12 @@ class Codes:
         idx = np.asarray(idx, dtype=np.int64)
         return Codes(tuple(np.ascontiguousarray(w[idx]) for w in self.h), self.q[idx], self.g[idx])  # type: ignore[arg-type]
 
+    def put(self, i: int, other: Codes, j: int) -> None:
+        """Row i of these codes becomes row j of `other` (codes built to be filled in)."""
+        for w, src in zip(self.h, other.h):
+            w[i] = src[j]
+        self.q[i], self.g[i] = other.q[j], other.g[j]
+
     def row(self, i: int) -> tuple:
         """One row as the reference for the kernels."""
         return (self.h[0][i], self.h[1][i], self.h[2][i], self.q[i], self.g[i])
@@ -83,13 +89,18 @@ def hamming(a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray:
 
 def combined(c: Codes, i: np.ndarray | int, j: np.ndarray | int) -> np.ndarray:
     """Combined distance of rows i and j (arrays broadcast), as int16."""
+    return combined_between(c, i, c, j)
+
+
+def combined_between(a: Codes, i: np.ndarray | int, b: Codes, j: np.ndarray | int) -> np.ndarray:
+    """Combined distance of rows i of a and rows j of b (arrays broadcast), as int16."""
     i = np.asarray(i, dtype=np.int64)
     j = np.asarray(j, dtype=np.int64)
     d = np.zeros(np.broadcast_shapes(i.shape, j.shape), np.int16)
-    for w in c.h:
-        d += np.bitwise_count(np.bitwise_xor(w[i], w[j]))
-    d += np.abs(c.q[i].astype(np.int16) - c.q[j].astype(np.int16))
-    d += np.bitwise_xor(c.g[i], c.g[j])
+    for wa, wb in zip(a.h, b.h):
+        d += np.bitwise_count(np.bitwise_xor(wa[i], wb[j]))
+    d += np.abs(a.q[i].astype(np.int16) - b.q[j].astype(np.int16))
+    d += np.bitwise_xor(a.g[i], b.g[j])
     return d
 
 

@@ -40,11 +40,16 @@ than random on max in some pools), half the budget farthest-point and half facil
 by uncovered mass (0.85 / 0.94), one k-medoids refinement pass (one more pass per pick, no
 gain).
 
-Cost: `need` passes over the units (like kcenter, over bursts instead of runs), a 128 x 128
-distance matrix per cell and a few distances to nearby picks (the cell's best candidate is
-compared with them alone first, while that keeps finding it free: on a million rows most cells
-then compare one candidate instead of 128; same picks). `select --per sequence` does not call
-this function per burst: bursts.py picks in all one-burst groups at once.
+Cost: `need` passes over the units (like kcenter, over bursts instead of runs), then per cell
+the weighted distance sums of its (up to 128) candidates and a few distances to nearby picks.
+The sums are taken term by term for all cells at once (_cell_costs: bit counts weighted by
+burst size, a brightness histogram, the gray weight), never as 128 x 128 distance matrices;
+the cell's best candidate is compared with nearby picks alone first, while that keeps finding
+it free (on a million rows most cells then compare one candidate instead of 128). Same picks
+as the matrices gave (tests/select_reference.json). On bench_select's 1M rows (222k bursts,
+k = 1000): the passes ~1.0 s on 2 threads, the medoids 0.2-0.35 s (0.5-0.75 s with a matrix
+per cell). `select --per sequence` does not call this function per burst: bursts.py picks in
+all one-burst groups at once.
 """
 from __future__ import annotations
 
@@ -53,7 +58,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .common import check_seed, finish, prepare, rng_for, sequence_groups
-from .distance import MAX_DISTANCE, Codes, codes, combined, distances_to, hamming, majority_code, update_min
+from .distance import (BRIGHTNESS_LEVELS, GRAY_MISMATCH, MAX_DISTANCE, Codes, codes, combined, combined_between,
+                       distances_to, hamming, majority_code, update_min)
 
 if TYPE_CHECKING:
     from .pool import Pool
@@ -62,6 +68,7 @@ MEDOID_SAMPLE = 128   # units of a cell compared all-pairs to find its weighted 
 NEAR_DUP = 18         # combined distance (about 6 bits per hash) at which two picks repeat each other
 NEAR_DHASH = 6        # ... or dHash bits (the redundancy figure of metrics.py)
 CENTRAL_SAMPLE = 1024  # units used for the majority code that finds the most central unit
+_COST_CELLS = 8       # cells whose candidates' costs are summed in one product (measured best of 2-32)
 
 
 def diverse(pool: Pool, k: int, *, seed: int = 0, keep: np.ndarray | None = None) -> np.ndarray:
@@ -125,75 +132,114 @@ def _medoids(c: Codes, rows: np.ndarray, sub: Codes, weight: np.ndarray, cells: 
     """One pick per new cell (positions in sub): its weighted medoid, skipping candidates that
     are near-duplicates (within NEAR_DUP) of a pick already made or kept. Centres of
     neighbouring cells in a dense region are close, and so are their medoids; without this
-    check the picks of such cells would repeat one another."""
+    check the picks of such cells would repeat one another.
+
+    What does not depend on earlier picks is computed for all cells at once: the candidates
+    (the seeded samples drawn cell by cell, as one call per cell drew them), their costs
+    (_cell_costs), their ranking and each cell's reach; the loop over cells only checks the
+    ranked candidates against the picks so far, whose codes it keeps together."""
     count = len(centres)
     mine = np.flatnonzero(cells >= 0)
     order = mine[np.argsort(cells[mine], kind="stable")]
     bounds = np.r_[0, np.cumsum(np.bincount(cells[mine], minlength=count))]
-    out = np.empty(count, np.int64)
-    made = np.empty(len(keep) + count, np.int64)      # pool rows of the picks so far
-    made[:len(keep)] = keep
+    cand = np.concatenate([_candidates(order[bounds[i]:bounds[i + 1]], rng) for i in range(count)])
+    sizes = np.array([min(bounds[i + 1] - bounds[i], MEDOID_SAMPLE) for i in range(count)], np.int64)
+    cell_of = np.repeat(np.arange(count), sizes)
+    heads = np.r_[0, np.cumsum(sizes)]   # where each cell's candidates start in cand
+    cost = _cell_costs(sub, weight, cand, cell_of, heads)
+    ranked = cand[np.lexsort((cand, cost, cell_of))]   # per cell: cheapest first, ties by position
+    # reach of each cell's candidates from its centre (_within_reach), in either distance
+    to_centre = combined_between(sub, cand, sub, centres[cell_of])
+    far = np.maximum.reduceat(to_centre, heads[:-1]).astype(np.int64) + NEAR_DUP
+    to_centre_d = hamming(sub.h[0][cand], sub.h[0][centres[cell_of]])
+    far_d = np.maximum.reduceat(to_centre_d, heads[:-1]).astype(np.int64) + NEAR_DHASH
+    made = c.take(np.r_[keep, np.zeros(count, np.int64)])  # codes of the picks so far, kept ones first
     t = len(keep)
+    near = np.empty(len(made), np.uint8)  # distance of the cell's centre to each pick so far
+    out = np.empty(count, np.int64)
     alone = True
     for cell in range(count):
-        mem = order[bounds[cell]:bounds[cell + 1]]
-        cand, cost = _medoid_costs(sub, weight, mem, rng)
-        rank = np.lexsort((cand, cost))
-        choice = int(cand[rank[0]])
+        mine_ranked = ranked[heads[cell]:heads[cell + 1]]
+        choice = int(mine_ranked[0])
         if t:
-            centre = rows[centres[cell]]
-            close = _within_reach(c, centre, rows[cand], made[:t])
+            centre = int(centres[cell])
+            near[:t] = MAX_DISTANCE
+            update_min(made, sub.row(centre), near, stop=t)
+            close = np.flatnonzero((near[:t] <= far[cell]) | (hamming(made.h[0][:t], sub.h[0][centre]) <= far_d[cell]))
             if len(close):
-                free = _first_free(c, rows[cand[rank]], close, alone)
+                free = _first_free(sub, mine_ranked, made, close, alone)
                 alone = free == 0   # the best was free: try it alone in the next cell too
                 if free >= 0:
-                    choice = int(cand[rank[free]])
-                elif not _repeats(c, np.array([centre]), close).any():
-                    choice = int(centres[cell])
+                    choice = int(mine_ranked[free])
+                elif not _repeats(sub, np.array([centre]), made, close).any():
+                    choice = centre
         out[cell] = choice
-        made[t] = rows[choice]
+        made.put(t, sub, choice)
         t += 1
     return out
 
 
-def _within_reach(c: Codes, centre: int, cand: np.ndarray, made: np.ndarray) -> np.ndarray:
-    """The picks in `made` that could repeat one of `cand`: by the triangle inequality only
-    those within (farthest candidate from the centre + threshold) of the centre, in either
-    distance."""
-    far = combined(c, centre, cand).max() + NEAR_DUP
-    far_d = hamming(c.h[0][centre], c.h[0][cand]).max() + NEAR_DHASH
-    mask = (combined(c, centre, made) <= far) | (hamming(c.h[0][centre], c.h[0][made]) <= far_d)
-    return made[mask]
+def _candidates(mem: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The units of a cell whose cost is computed: all, or a seeded sample of MEDOID_SAMPLE."""
+    return mem if len(mem) <= MEDOID_SAMPLE else np.sort(rng.choice(mem, MEDOID_SAMPLE, replace=False))
 
 
-def _first_free(c: Codes, ranked: np.ndarray, close: np.ndarray, alone: bool) -> int:
-    """Position of the first of `ranked` that repeats none of `close` (-1: all do). With
-    `alone`, the best candidate is checked alone first: where picks are sparse it is usually
-    free, and the cell compares one row instead of all of them (where they are dense, the
-    caller stops asking, and all rows are compared in one go)."""
-    if alone and not _repeats(c, ranked[:1], close).any():
+def _cell_costs(sub: Codes, weight: np.ndarray, cand: np.ndarray, cell_of: np.ndarray, heads: np.ndarray
+                ) -> np.ndarray:
+    """For every candidate, the weighted sum of its distances to the candidates of its cell:
+    sum over j of d(i, j) * weight[j], without the matrix of distances.
+
+    Each term of the distance is summed on its own. A hash bit contributes the weight of the
+    cell's candidates whose bit differs: W1 (their weight with the bit set) or W - W1, so a
+    candidate's Hamming part is sum(W1) + its bits @ (W - 2 W1). The brightness part is a
+    weighted histogram of the cell's levels times |level - level'|, the gray part the weight
+    of the other kind. Every product and sum is an integer far below 2**53, exact in float64:
+    the costs are those of the distance matrix to the last bit."""
+    count = len(heads) - 1
+    w = weight[cand]
+    total = np.bincount(cell_of, weights=w, minlength=count)
+    cost = np.zeros(len(cand))
+    words = np.stack([h[cand] for h in sub.h], axis=1).view(np.uint8)   # (candidates, 24 bytes)
+    for s in range(0, count, _COST_CELLS):  # cells in slices: their bits as float64 stay small
+        e = min(s + _COST_CELLS, count)
+        lo, hi = heads[s], heads[e]
+        b = np.unpackbits(words[lo:hi], axis=1).astype(np.float64)   # (rows, 192) of 0 and 1
+        part = cell_of[lo:hi] - s
+        member = np.zeros((hi - lo, e - s))
+        member[np.arange(hi - lo), part] = w[lo:hi]
+        w1 = member.T @ b                       # per cell and bit: the weight with the bit set
+        v = total[s:e, None] - 2.0 * w1
+        cost[lo:hi] = w1.sum(axis=1)[part] + (b @ v.T)[np.arange(hi - lo), part]
+    levels = np.arange(BRIGHTNESS_LEVELS)
+    hist = np.bincount(cell_of * BRIGHTNESS_LEVELS + sub.q[cand], weights=w,
+                       minlength=count * BRIGHTNESS_LEVELS).reshape(count, BRIGHTNESS_LEVELS)
+    by_level = hist @ np.abs(levels[:, None] - levels[None, :]).astype(np.float64)
+    cost += by_level[cell_of, sub.q[cand]]
+    gray = sub.g[cand] > 0
+    gray_w = np.bincount(cell_of, weights=w * gray, minlength=count)
+    cost += GRAY_MISMATCH * np.where(gray, total[cell_of] - gray_w[cell_of], gray_w[cell_of])
+    return cost
+
+
+def _first_free(sub: Codes, ranked: np.ndarray, made: Codes, close: np.ndarray, alone: bool) -> int:
+    """Position of the first of `ranked` (rows of sub) that repeats none of `close` (rows of
+    made; -1: all do). With `alone`, the best candidate is checked alone first: where picks
+    are sparse it is usually free, and the cell compares one row instead of all of them (where
+    they are dense, the caller stops asking, and all rows are compared in one go)."""
+    if alone and not _repeats(sub, ranked[:1], made, close).any():
         return 0
     if not alone:
-        clash = _repeats(c, ranked, close).any(axis=1)
+        clash = _repeats(sub, ranked, made, close).any(axis=1)
         return int(np.argmin(clash)) if not clash.all() else -1
-    clash = _repeats(c, ranked[1:], close).any(axis=1)
+    clash = _repeats(sub, ranked[1:], made, close).any(axis=1)
     return 1 + int(np.argmin(clash)) if not clash.all() else -1
 
 
-def _repeats(c: Codes, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(len(a), len(b)) bool: pairs that repeat each other (combined distance within NEAR_DUP,
-    or dHash within NEAR_DHASH bits: what `redundancy` counts)."""
-    ai, bi = a[:, None], b[None, :]
-    return (combined(c, ai, bi) <= NEAR_DUP) | (hamming(c.h[0][ai], c.h[0][bi]) <= NEAR_DHASH)
-
-
-def _medoid_costs(sub: Codes, weight: np.ndarray, mem: np.ndarray, rng: np.random.Generator
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """Candidate units of a cell (a seeded sample of MEDOID_SAMPLE when larger) and their
-    burst-size-weighted sum of distances to the sampled units."""
-    pos = mem if len(mem) <= MEDOID_SAMPLE else np.sort(rng.choice(mem, MEDOID_SAMPLE, replace=False))
-    d = combined(sub, pos[:, None], pos[None, :]).astype(np.float64)
-    return pos, d @ weight[pos]
+def _repeats(a: Codes, ia: np.ndarray, b: Codes, ib: np.ndarray) -> np.ndarray:
+    """(len(ia), len(ib)) bool: pairs that repeat each other (combined distance within
+    NEAR_DUP, or dHash within NEAR_DHASH bits: what `redundancy` counts)."""
+    i, j = ia[:, None], ib[None, :]
+    return (combined_between(a, i, b, j) <= NEAR_DUP) | (hamming(a.h[0][i], b.h[0][j]) <= NEAR_DHASH)
 
 
 def _central(sub: Codes, rows: np.ndarray, rng: np.random.Generator) -> int:
