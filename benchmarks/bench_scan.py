@@ -20,7 +20,9 @@ decode for two rounds):
     the machine is shared, so several rounds are run and the spread (min-max) printed beside the mean,
     with the 1-minute load average at the start of each run; the scan's CPU time is split into its
     parent (walk, stat, SQLite writes, start-up) and its workers (decoding and features), and the
-    share of the workers' cores they did not run on (starved or waiting: wall x workers - worker CPU);
+    share of the workers' cores they did not run on (starved or waiting: wall x workers - worker CPU),
+    and the workers' minor page faults per image, for both (fresh pages taken from the system: on a
+    virtual machine each costs microseconds; see indexer.pipeline.WORKER_ENV);
 (d) an unchanged re-scan of the same archive into the last scan's database, files/s;
 (e) peak RSS of the scan parent and of its largest worker: the scan runs under a tiny wrapper
     that runs `indexer` as `python -m indexer` would and then reads getrusage(RUSAGE_SELF) and
@@ -76,7 +78,8 @@ except SystemExit as exc:
     code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
 me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
 rss = {"package": sys.modules["indexer"].__file__, "parent_kib": me.ru_maxrss, "worker_kib": kids.ru_maxrss,
-       "parent_cpu_s": me.ru_utime + me.ru_stime, "worker_cpu_s": kids.ru_utime + kids.ru_stime}
+       "parent_cpu_s": me.ru_utime + me.ru_stime, "worker_cpu_s": kids.ru_utime + kids.ru_stime,
+       "worker_minflt": kids.ru_minflt}
 print("BENCH-RUSAGE " + json.dumps(rss), file=sys.stderr)
 sys.exit(code)
 """
@@ -93,6 +96,7 @@ class ScanRun:
     parent_cpu_s: float
     worker_cpu_s: float
     package: str = ""  # the indexer/__init__.py that ran
+    worker_minflt: int = 0  # minor page faults of all workers
 
     def count(self, key: str) -> int:
         return int(self.summary[key])  # type: ignore[call-overload]
@@ -126,7 +130,8 @@ def run_scan(root: str, db: str, workers: int, batch: int = 256, *, fresh: bool,
             rss = json.loads(line.split(" ", 1)[1])
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     return ScanRun(summary, wall, rss.get("parent_kib", 0) / 1024, rss.get("worker_kib", 0) / 1024,
-                   rss.get("parent_cpu_s", 0.0), rss.get("worker_cpu_s", 0.0), rss.get("package", ""))
+                   rss.get("parent_cpu_s", 0.0), rss.get("worker_cpu_s", 0.0), rss.get("package", ""),
+                   rss.get("worker_minflt", 0))
 
 
 def failure_summary(db: str) -> str:
@@ -174,10 +179,11 @@ def cpu_seconds(who: int) -> float:
     return r.ru_utime + r.ru_stime
 
 
-def bare_decode(paths: Sequence[str], workers: int) -> tuple[float, float]:
-    """Wall seconds for the pool to decode every path (pool start and shutdown included), and
-    the CPU seconds of this process and its workers meanwhile."""
+def bare_decode(paths: Sequence[str], workers: int) -> tuple[float, float, int]:
+    """Wall seconds for the pool to decode every path (pool start and shutdown included), the
+    CPU seconds of this process and its workers meanwhile, and the workers' minor page faults."""
     cpu0 = cpu_seconds(resource.RUSAGE_SELF) + cpu_seconds(resource.RUSAGE_CHILDREN)
+    faults0 = resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt
     started = time.perf_counter()
     chunks = iter([list(paths[i:i + CHUNK]) for i in range(0, len(paths), CHUNK)])
     done_files = 0
@@ -196,7 +202,8 @@ def bare_decode(paths: Sequence[str], workers: int) -> tuple[float, float]:
             done_files += sum(f.result() for f in done)
     assert done_files == len(paths)
     wall = time.perf_counter() - started
-    return wall, cpu_seconds(resource.RUSAGE_SELF) + cpu_seconds(resource.RUSAGE_CHILDREN) - cpu0
+    faults = resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt - faults0
+    return wall, cpu_seconds(resource.RUSAGE_SELF) + cpu_seconds(resource.RUSAGE_CHILDREN) - cpu0, faults
 
 
 def _fmt(values: Sequence[float], digits: int = 1) -> list[str]:
@@ -251,6 +258,8 @@ def print_scan(label: str, scans: Sequence[ScanRun], loads: Sequence[float], n: 
     print(_row("    CPU ms/image, parent + workers", _fmt(scan_ms, 2), f"{mean(scan_ms):.2f}"))
     print(_row("      parent (walk, stat, SQLite, start)", _fmt(parent_ms, 2), f"{mean(parent_ms):.2f}"))
     print(_row("      workers (decode, features)", _fmt(worker_ms, 2), f"{mean(worker_ms):.2f}"))
+    faults = [r.worker_minflt / n for r in scans]
+    print(_row("      minor page faults/image, workers", _fmt(faults, 0), f"{mean(faults):.0f}", "pool start included"))
     print(_row("      worker cores not running", [f"{i:.0%}" for i in idle], f"{mean(idle):.0%}",
                "1 - worker CPU / (wall x workers): starved or waiting"))
     cpus = [b / s for b, s in zip(bare_ms, scan_ms)]
@@ -291,15 +300,17 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     decode_s: list[float] = []
     decode_cpu: list[float] = []
+    decode_faults: list[float] = []  # the workers' minor page faults per image
     notes: list[str] = []
     runs: dict[str, list[ScanRun]] = {"scan": [], "baseline": []}
     loads: dict[str, list[float]] = {"decode": [], "scan": [], "baseline": []}
     for what in order:
         loads[what].append(os.getloadavg()[0])
         if what == "decode":
-            wall_s, cpu_s = bare_decode(paths, a.workers)
+            wall_s, cpu_s, faults = bare_decode(paths, a.workers)
             decode_s.append(wall_s)
             decode_cpu.append(cpu_s)
+            decode_faults.append(faults / n)
         else:
             label = f"{what} run {len(runs[what]) + 1}"
             runs[what].append(scan_round(info, n, db, a.workers, notes, label,
@@ -332,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     print(_row("(a) bare decode, images/s", _fmt(bare), f"{mean(bare):.1f}", "open + reduce_decode draft + load"))
     print(_row("    load average (1 min) at its start", _fmt(loads["decode"], 2), f"{mean(loads['decode']):.2f}"))
     print(_row("    CPU ms/image (all processes)", _fmt(bare_ms, 2), f"{mean(bare_ms):.2f}"))
+    print(_row("    minor page faults/image, workers", _fmt(decode_faults, 0), f"{mean(decode_faults):.0f}",
+               "pool start included"))
     ratios = {"scan": print_scan("scan", runs["scan"], loads["scan"], n, a.workers, bare, bare_ms)}
     if baseline:
         ratios["baseline"] = print_scan("baseline scan", runs["baseline"], loads["baseline"], n, a.workers, bare,
@@ -364,7 +377,7 @@ def prime(paths: Sequence[str], workdir: str, workers: int, baseline: str | None
         shutil.copy(path, os.path.join(folder, f"IMG_{i}.JPG"))
     for checkout in (None, baseline) if baseline else (None,):
         run_scan(folder, os.path.join(workdir, "prime.db"), workers, fresh=True, checkout=checkout)
-    bare_decode(paths, workers)
+    bare_decode(paths, workers)  # compiles what the workers import
     shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -194,3 +194,23 @@ def test_stop_pool_ends_every_worker_it_started():
     assert len(started) == 2
     stop_pool(ex)
     assert not [p for p in started if p.is_alive()]
+
+
+def test_workers_start_with_one_blas_thread_and_a_malloc_that_keeps_memory(monkeypatch):
+    """Each worker's environment has the pipeline's defaults (one OpenBLAS thread; glibc keeps
+    freed blocks instead of faulting fresh pages in for every image) unless the user set a
+    variable; this process's own environment is left as it was."""
+    from indexer.pipeline import WORKER_ENV
+
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "12345")  # the user's own setting wins
+    for k in WORKER_ENV:
+        if k != "MALLOC_TRIM_THRESHOLD_":
+            monkeypatch.delenv(k, raising=False)
+    before = dict(os.environ)
+    ex = spawn_pool(1)
+    try:
+        got = {k: ex.submit(os.getenv, k).result(timeout=60) for k in WORKER_ENV}
+    finally:
+        stop_pool(ex)
+    assert got == {**WORKER_ENV, "MALLOC_TRIM_THRESHOLD_": "12345"}
+    assert dict(os.environ) == before
