@@ -231,3 +231,27 @@ def test_fast_constructors_make_the_same_frozen_objects():
         with pytest.raises(ValueError):  # every field must be given
             _maker(cls)(*values[:-1])
     assert hash(_maker(SelectedImage)(1, "p", "r", "q", "g", True)) == hash(SelectedImage(1, "p", "r", "q", "g", True))
+
+
+def test_update_min_labels_exactly_the_rows_it_brings_closer():
+    """The nearest-centre bookkeeping of update_min (diverse's cells) labels the rows whose
+    distance drops strictly, whether none, a few, many or all of them do (each takes its own
+    path), in one part or in threads."""
+    import importlib
+
+    dist = importlib.import_module("indexer.methods.distance")
+    rng = np.random.default_rng(3)
+    for n in (1000, dist.PARALLEL_ROWS + 5000):
+        h = tuple(rng.integers(0, 2**64, n, dtype=np.uint64) for _ in range(3))
+        c = dist.Codes(h, rng.integers(0, 48, n).astype(np.uint8), np.where(rng.random(n) < 0.4, 16, 0).astype(np.uint8))
+        ref = c.row(7)
+        d = dist.combined(c, np.arange(n), 7)
+        for m0 in (np.zeros(n, np.uint8), np.full(n, 255, np.uint8),                   # none, all
+                   np.where(rng.random(n) < 0.01, 255, 0).astype(np.uint8),             # a few
+                   np.where(rng.random(n) < 0.4, 255, 0).astype(np.uint8),              # many
+                   rng.integers(0, 256, n).astype(np.uint8)):
+            m, assign = m0.copy(), np.full(n, -1, np.int32)
+            dist.update_min(c, ref, m, assign, 9)
+            closer = d < m0
+            assert np.array_equal(assign, np.where(closer, 9, -1))
+            assert np.array_equal(m, np.minimum(m0, d))

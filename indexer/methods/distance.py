@@ -230,8 +230,24 @@ def _update_range(c: Codes, ref: tuple, m: np.ndarray, assign: np.ndarray | None
         if assign is not None:
             k = mask[:L]  # type: ignore[index]
             np.less(a, mm, out=k)
-            np.putmask(assign[s:e], k, label)
+            _label_rows(assign[s:e], k, label)
         np.minimum(mm, a, out=mm)
+
+
+def _label_rows(assign: np.ndarray, rows: np.ndarray, label: int) -> None:
+    """assign[rows] = label for a boolean mask `rows`. np.putmask walks every row at ~1.7 ns
+    even when none is set (~190 us per 111k rows), and a farthest-point pass sets few once its
+    first centres are placed: none is a count, a few (< 1/16) go by np.copyto, which skips runs
+    of False fast (25-50 us), and only many use putmask (diverse's 1,000 passes over 222k
+    bursts: ~0.3 s less, the same cells)."""
+    hits = int(np.count_nonzero(rows))
+    if hits == len(rows):
+        assign[...] = label
+    elif hits * 16 < len(rows):
+        if hits:
+            np.copyto(assign, label, where=rows)
+    else:
+        np.putmask(assign, rows, label)
 
 
 def update_min_hamming(words: np.ndarray, ref: int, m: np.ndarray) -> None:
