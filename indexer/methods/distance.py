@@ -230,11 +230,11 @@ def _update_range(c: Codes, ref: tuple, m: np.ndarray, assign: np.ndarray | None
         if assign is not None:
             k = mask[:L]  # type: ignore[index]
             np.less(a, mm, out=k)
-            _label_rows(assign[s:e], k, label)
+            label_rows(assign[s:e], k, label)
         np.minimum(mm, a, out=mm)
 
 
-def _label_rows(assign: np.ndarray, rows: np.ndarray, label: int) -> None:
+def label_rows(assign: np.ndarray, rows: np.ndarray, label: int) -> None:
     """assign[rows] = label for a boolean mask `rows`. np.putmask walks every row at ~1.7 ns
     even when none is set (~190 us per 111k rows), and a farthest-point pass sets few once its
     first centres are placed: none is a count, a few (< 1/16) go by np.copyto, which skips runs

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .common import check_seed, finish, prepare, rng_for
-from .distance import hamming
+from .distance import hamming, label_rows
 
 if TYPE_CHECKING:
     from .pool import Pool
@@ -90,7 +90,7 @@ def _add(ph: np.ndarray, m: np.ndarray, age: np.ndarray, picked: np.ndarray, j: 
         np.bitwise_count(t64[:L], out=d[:L])
         mm = m[s:e]
         np.less_equal(d[:L], mm, out=closer[:L])   # ties: the newest pick owns the minimum
-        np.putmask(age[s:e], closer[:L], t)
+        label_rows(age[s:e], closer[:L], t)
         np.minimum(mm, d[:L], out=mm)
     picked[j] = True
     m[j] = 0
