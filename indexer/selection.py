@@ -78,26 +78,6 @@ class SelectedImage:
     new: bool = True    # False: kept from the extended selection
 
 
-# Faster constructors of the two frozen dataclasses `select --per sequence` makes ~200k of each:
-# a frozen dataclass's __init__ sets every field with object.__setattr__ (~1.1-1.6 us an object);
-# these fill the new object's __dict__ in one call (~0.55-0.75 us). The same objects:
-# tests/test_select_speedups.py compares them with the constructors', field by field.
-_new = object.__new__
-
-
-def _group_result(key: Any, label: str, pool: int, requested: int, picked: int, kept: int,
-                  stats: dict[str, Any] | None) -> GroupResult:
-    obj = _new(GroupResult)
-    obj.__dict__.update(key=key, label=label, pool=pool, requested=requested, picked=picked, kept=kept, stats=stats)
-    return obj
-
-
-def _selected_image(id: int, path: str, root: str, rel_path: str, group: str, new: bool) -> SelectedImage:  # noqa: A002
-    obj = _new(SelectedImage)
-    obj.__dict__.update(id=id, path=path, root=root, rel_path=rel_path, group=group, new=new)
-    return obj
-
-
 @dataclass(frozen=True)
 class Selection:
     images: list[SelectedImage]
@@ -636,7 +616,7 @@ def _pick_groups(table: FeatureTable, in_play: np.ndarray, gkey: np.ndarray, kep
                 from .methods.vectors import coverage_stats
                 stats[g]["embedding"] = coverage_stats(vectors[rows], picks, gs)
     npick = np.bincount(gof[take], minlength=len(keys))
-    groups = [_group_result(key, label, size, a, p - kc, kc, stats.get(g))
+    groups = [GroupResult(key, label, int(size), int(a), int(p) - int(kc), int(kc), stats.get(g))
               for g, (key, label, size, a, p, kc)
               in enumerate(zip(keys, labels, sizes.tolist(), np.asarray(alloc).tolist(), npick.tolist(),
                                nkeep.tolist()))]
@@ -685,7 +665,7 @@ def _images(db: Database, table: FeatureTable, rows: np.ndarray, gkey: np.ndarra
         paths = [by_id.get(i) for i in ids]
     groups = gkey[rows].tolist()
     new = (~kept[rows]).tolist()
-    return [_selected_image(p.id, p.path, p.root, p.rel_path, labels[g], n)
+    return [SelectedImage(p.id, p.path, p.root, p.rel_path, labels[g], n)
             for p, g, n in zip(paths, groups, new) if p is not None]
 
 

@@ -214,24 +214,6 @@ def test_cell_costs_are_the_weighted_row_sums_of_the_distance_matrix(monkeypatch
             assert np.array_equal(got[heads[cell]:heads[cell + 1]], d @ weight[pos]), (slice_cells, cell)
 
 
-def test_fast_constructors_make_the_same_frozen_objects():
-    """select builds its ~200k results per --per sequence with its own constructors: equal,
-    hashable, frozen objects with every field of the dataclass, as its own constructor gives."""
-    import dataclasses
-
-    from indexer.selection import GroupResult, SelectedImage, _group_result, _selected_image
-
-    for cls, make, values in ((SelectedImage, _selected_image, (7, "/a/b.jpg", "/a", "b.jpg", "cam1", False)),
-                              (GroupResult, _group_result, ("k", "k", 10, 3, 2, 1, {"x": 1}))):
-        fast = make(*values)
-        assert fast == cls(*values) and type(fast) is cls and repr(fast) == repr(cls(*values))
-        assert dataclasses.astuple(fast) == values
-        assert set(vars(fast)) == {f.name for f in dataclasses.fields(cls)}
-        with pytest.raises(dataclasses.FrozenInstanceError):
-            fast.label = "other"
-    assert hash(_selected_image(1, "p", "r", "q", "g", True)) == hash(SelectedImage(1, "p", "r", "q", "g", True))
-
-
 def test_update_min_labels_exactly_the_rows_it_brings_closer():
     """The nearest-centre bookkeeping of update_min (diverse's cells) labels the rows whose
     distance drops strictly, whether none, a few, many or all of them do (each takes its own
