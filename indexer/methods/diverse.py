@@ -47,8 +47,8 @@ burst size, a brightness histogram, the gray weight), never as 128 x 128 distanc
 the cell's best candidate is compared with nearby picks alone first, while that keeps finding
 it free (on a million rows most cells then compare one candidate instead of 128). Same picks
 as the matrices gave (tests/select_reference.json). On bench_select's 1M rows (222k bursts,
-k = 1000): the passes ~1.0 s on 2 threads, the medoids 0.2-0.35 s (0.5-0.75 s with a matrix
-per cell). `select --per sequence` does not call this function per burst: bursts.py picks in
+k = 1000): the passes 0.65-0.95 s on 2 threads, the medoids 0.2-0.4 s (0.5-0.75 s with a
+matrix per cell). `select --per sequence` does not call this function per burst: bursts.py picks in
 all one-burst groups at once.
 """
 from __future__ import annotations
