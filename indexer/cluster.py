@@ -355,14 +355,27 @@ class ClusterPipeline(Pipeline):
         return results
 
     def _isolate(self, items: list[Any]) -> list[Any]:
-        """A chunk whose workers kept dying: each file alone (in parallel); the one that still
-        kills its workers is recorded as failed."""
+        """A chunk whose workers kept dying: each file in a task of its own, all at once; then
+        the files whose task failed, one at a time, and the one that still kills its workers is
+        recorded as failed.
+
+        In the first round the file that kills workers takes others down with it: a task that
+        ran beside it on a worker it killed is charged with that death too (Dask gives up on a
+        task after a few), and a finished result that was still on such a worker is lost
+        (distributed's executor then raises a ValueError of its own). Such files are not to
+        blame: run alone, they decode."""
         log.warning("Dask workers died on a chunk; retrying its %d files one at a time", len(items))
         futures = [(item, self._submit([item])) for item in items]
         results: list[Any] = []
+        again: list[Any] = []
         for item, fut in futures:
             try:
                 results.extend(self._collect(fut, [item]))
+            except (*self.crash_errors, ClusterError):
+                again.append(item)
+        for item in again:
+            try:
+                results.extend(self._collect(self._submit([item]), [item]))
             except self.crash_errors:
                 results.append(self.failed(item, CLUSTER_CRASH_ERROR))
         return results
