@@ -112,10 +112,11 @@ def sequence_groups(sequence: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
         base = int(seq.max()) + 1 if (~unknown).any() else 0
         seq[unknown] = base + np.arange(int(unknown.sum()), dtype=np.int64)
     if n and not unknown.any() and bool((seq[1:] >= seq[:-1]).all()):  # in order (the select cache's): no sort
-        gid = np.r_[0, np.cumsum(seq[1:] != seq[:-1])].astype(np.int64)
-        return gid, np.arange(n, dtype=np.int64), np.flatnonzero(np.r_[True, seq[1:] != seq[:-1]]).astype(np.int64)
-    _, gid = np.unique(seq, return_inverse=True)
-    gid = gid.astype(np.int64).reshape(n)
-    order = np.argsort(gid, kind="stable")
+        gid = np.r_[0, np.cumsum(seq[1:] != seq[:-1])]
+        order = np.arange(n)
+    else:
+        _, gid = np.unique(seq, return_inverse=True)
+        gid = gid.astype(np.int64).reshape(n)
+        order = np.argsort(gid, kind="stable")
     starts = np.flatnonzero(np.r_[True, gid[order][1:] != gid[order][:-1]]) if n else np.zeros(0, np.int64)
-    return gid, order.astype(np.int64), starts.astype(np.int64)
+    return gid.astype(np.int64), order.astype(np.int64), starts.astype(np.int64)

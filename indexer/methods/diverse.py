@@ -143,7 +143,7 @@ def _medoids(c: Codes, rows: np.ndarray, sub: Codes, weight: np.ndarray, cells: 
     order = mine[np.argsort(cells[mine], kind="stable")]
     bounds = np.r_[0, np.cumsum(np.bincount(cells[mine], minlength=count))]
     cand = np.concatenate([_candidates(order[bounds[i]:bounds[i + 1]], rng) for i in range(count)])
-    sizes = np.array([min(bounds[i + 1] - bounds[i], MEDOID_SAMPLE) for i in range(count)], np.int64)
+    sizes = np.minimum(np.diff(bounds), MEDOID_SAMPLE)   # candidates per cell (len of each _candidates)
     cell_of = np.repeat(np.arange(count), sizes)
     heads = np.r_[0, np.cumsum(sizes)]   # where each cell's candidates start in cand
     cost = _cell_costs(sub, weight, cand, cell_of, heads)
